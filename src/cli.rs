@@ -1,0 +1,97 @@
+//! Command-line arguments (clap). No I/O here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "slipway",
+    version,
+    about = "Deploy Docker Compose stacks as transactions: health checks, smoke tests, and a way back that is never lost",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Path to slipway.toml.
+    #[arg(long, global = true, default_value = "slipway.toml", value_name = "PATH")]
+    pub config: PathBuf,
+    /// Machine-readable output on stdout (progress stays on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Environment; may be omitted when the config has exactly one.
+    #[arg(long, short = 'e', global = true, value_name = "ENV")]
+    pub env: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Deploy a tag: pull, pin the way back, roll out, wait healthy, smoke test, commit or roll back.
+    Deploy(DeployArgs),
+    /// Restore the `:rollback` release, or any retained release, with the same verification.
+    Rollback(RollbackArgs),
+    /// What runs now, the current and rollback releases, locks and unfinished deploys.
+    Status,
+    /// Releases, newest first.
+    History {
+        #[arg(long, short = 'n', value_name = "N")]
+        limit: Option<usize>,
+    },
+    /// Run the smoke suite alone.
+    Smoke {
+        /// Base URL for `{url}` (default: the environment's url).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
+    /// Validate the config and env file without touching anything.
+    Check,
+    /// Finish or undo an interrupted deploy, release a stale lock.
+    Recover,
+    /// Remove images slipway manages that no retained release needs.
+    Prune {
+        /// Show what would be removed and why the rest is kept.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// A self-contained demonstration on the local Docker engine.
+    Demo {
+        /// Leave the demo stack running afterwards (remove it with `slipway demo --clean`).
+        #[arg(long)]
+        keep: bool,
+        /// Only remove what an earlier `slipway demo --keep` left behind.
+        #[arg(long)]
+        clean: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    /// Commit being deployed (default: $GITHUB_SHA or $CI_COMMIT_SHA).
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+    /// Branch being deployed (default: $GITHUB_REF_NAME or $CI_COMMIT_REF_NAME).
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
+    /// Link to the CI run (default: built from GitHub Actions' or GitLab CI's variables).
+    #[arg(long, value_name = "URL")]
+    pub run_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Image tag to deploy (default: the environment's `tag`).
+    #[arg(long, short = 't', value_name = "TAG")]
+    pub tag: Option<String>,
+    #[command(flatten)]
+    pub ci: CiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// A release ID from `slipway history` (default: the release `:rollback` names).
+    #[arg(long, value_name = "RELEASE_ID")]
+    pub to: Option<i64>,
+    #[command(flatten)]
+    pub ci: CiArgs,
+}

@@ -1,0 +1,182 @@
+//! `slipway demo`: the seed's story on the local Docker engine, with nothing
+//! prepared: a local registry, fixture images for `api` and `web`, then
+//! deploy v1, deploy v2, deploy v3 (whose smoke test fails and is rolled back
+//! automatically), `status` and `history`. Cleans up afterwards unless
+//! `--keep`; `--clean` removes what a kept demo left.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::{CiArgs, DeployArgs};
+use crate::config::Config;
+use crate::engine::exec::{self, Cmd};
+use crate::engine::Docker;
+use crate::error::{Error, Exit, Result};
+use crate::fixture::{self, App, Registry};
+use crate::output::Printer;
+use crate::settings::Settings;
+
+const PROJECT: &str = "slipway-demo";
+
+fn demo_dir() -> PathBuf {
+    std::env::temp_dir().join("slipway-demo")
+}
+
+pub async fn run(out: Printer, keep: bool, clean_only: bool) -> Result<()> {
+    let docker = Docker::connect().await?;
+    crate::pipeline::context::check_compose().await?;
+    clean(&docker).await;
+    if clean_only {
+        out.line("demo removed");
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let step = out.step("setup");
+    step.set("base image");
+    fixture::ensure_base(&docker).await?;
+    step.set("registry");
+    let registry = Registry::start()?;
+    let repo = |svc: &str| format!("{}/slipway-demo/{svc}", registry.addr);
+    step.set("images");
+    let (api_repo, web_repo) = (repo("api"), repo("web"));
+    let mut publishes = Vec::new();
+    for v in ["v1", "v2", "v3"] {
+        let mut api = App::new(v);
+        // v3's core API is broken: healthy container, failing smoke test.
+        api.smoke_ok = v != "v3";
+        publishes.push(fixture::publish(&docker, api, &api_repo, v));
+        publishes.push(fixture::publish(&docker, App::new(v), &web_repo, v));
+    }
+    futures_util::future::try_join_all(publishes).await?;
+    let port = fixture::free_port()?;
+    let dir = demo_dir();
+    write_project(&dir, &repo("api"), &repo("web"), port)?;
+    step.done(format!("registry {}, images api+web v1..v3, project in {}", registry.addr, dir.display()));
+
+    // The database-like service slipway never touches.
+    let compose_up = Cmd::new("docker")
+        .args(["compose", "--project-name", PROJECT, "up", "--detach", "--", "cache"])
+        .args(Vec::<String>::new());
+    let mut compose_up = compose_up;
+    compose_up.cwd = Some(dir.clone());
+    let o = exec::run(&compose_up, std::time::Duration::from_secs(120))
+        .await
+        .map_err(|e| Error::env(format!("docker compose: {e}")))?;
+    if !o.success() {
+        return Err(Error::env(format!("starting the demo's cache service: {}", o.tail())));
+    }
+
+    let config = Config::load(&dir.join("slipway.toml"))?;
+    let env = config.environment(None)?.clone();
+    let settings = || Settings {
+        config: config.clone(),
+        env: env.clone(),
+        out: Printer::new(false),
+    };
+    let deploy = |tag: &str| DeployArgs {
+        tag: Some(tag.into()),
+        ci: CiArgs {
+            commit: None,
+            branch: Some("demo".into()),
+            run_url: None,
+        },
+    };
+    let result = async {
+        for (tag, story) in [
+            ("v1", "first release"),
+            ("v2", "a good update: v1 becomes the way back"),
+            ("v3", "a release whose core API smoke test fails: slipway must put v2 back"),
+        ] {
+            out.line(format!("\n── deploy {tag}: {story}"));
+            match super::deploy::run(settings(), &deploy(tag)).await {
+                Ok(()) => {}
+                Err(e) if tag == "v3" && e.exit() == Exit::RolledBack => {
+                    out.line(format!("  exit 1 as expected: {e}"));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        out.line("\n── slipway status");
+        super::status::run(settings()).await?;
+        out.line("\n── slipway history");
+        super::history::run(settings(), None)?;
+        Ok(())
+    }
+    .await;
+    if keep {
+        out.line(format!(
+            "\nthe demo stack is still running (project {PROJECT}, config {}); remove it with `slipway demo --clean`",
+            dir.join("slipway.toml").display()
+        ));
+    } else {
+        clean(&docker).await;
+    }
+    drop(registry);
+    result?;
+    out.line(format!("\ndemo finished in {:.0}s", started.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+fn write_project(dir: &Path, api: &str, web: &str, port: u16) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::env(format!("cannot create {}: {e}", dir.display())))?;
+    let compose = format!(
+        r#"# The demo stack: api and web are deployed by slipway, cache is not.
+services:
+  api:
+    image: {api}:v1
+    ports: ["127.0.0.1:{port}:8080"]
+    depends_on: [cache]
+  web:
+    image: {web}:v1
+    depends_on: [api]
+  cache:
+    image: {base}
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+"#,
+        base = fixture::BASE_IMAGE
+    );
+    let config = format!(
+        r#"project = "{PROJECT}"
+compose_files = ["docker-compose.yml"]
+
+[deploy]
+health_timeout = "30s"
+readiness_delay = "1s"
+keep_releases = 2
+
+[environments.demo]
+url = "http://127.0.0.1:{port}"
+
+[services.api]
+health = {{ http = "{{url}}/health", expect_json = {{ "$.status" = "ok" }} }}
+
+[services.web]
+
+[[smoke]]
+name = "api health"
+http = "{{url}}/health"
+expect_json = {{ "$.status" = "ok" }}
+
+[[smoke]]
+name = "core API"
+http = "{{url}}/smoke"
+expect_json = {{ "$.status" = "ok" }}
+"#
+    );
+    std::fs::write(dir.join("docker-compose.yml"), compose)
+        .and_then(|_| std::fs::write(dir.join("slipway.toml"), config))
+        .map_err(|e| Error::env(format!("cannot write the demo project: {e}")))
+}
+
+/// Remove the demo's containers, network, images and folder.
+async fn clean(docker: &Docker) {
+    let down = Cmd::new("docker").args(["compose", "--project-name", PROJECT, "down", "--volumes", "--remove-orphans"]);
+    let _ = exec::run(&down, std::time::Duration::from_secs(120)).await;
+    if let Ok(images) = docker.images().await {
+        for img in images {
+            if img.tags.iter().chain(img.digests.iter()).any(|t| t.contains("/slipway-demo/")) {
+                let _ = docker.remove_image(&img.id).await;
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(demo_dir());
+}

@@ -1,0 +1,31 @@
+//! `slipway prune [--dry-run]`: safe prune on demand.
+
+use crate::error::Result;
+use crate::pipeline::{prune, Ctx};
+use crate::settings::Settings;
+use crate::state::EnvLock;
+
+pub async fn run(s: Settings, dry_run: bool) -> Result<()> {
+    let out = s.out;
+    let ctx = Ctx::open(s.config, s.env, out).await?;
+    // Not while a deploy of this environment is between pull and commit.
+    let _lock = EnvLock::acquire(&crate::pipeline::context::state_dir(&ctx.cfg), &ctx.env.name, "prune")?;
+    let plan = prune::run(&ctx, dry_run).await?;
+    if out.json {
+        out.json(&plan);
+        return Ok(());
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for d in &plan.delete {
+        out.line(format!("  {verb} {} {}", short(&d.id), d.names.join(" ")));
+    }
+    for d in &plan.keep {
+        out.line(format!("  kept    {} {} ({})", short(&d.id), d.names.join(" "), d.reason));
+    }
+    out.line(format!("{} {} images, kept {}", verb, plan.delete.len(), plan.keep.len()));
+    Ok(())
+}
+
+fn short(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}

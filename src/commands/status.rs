@@ -1,0 +1,143 @@
+//! `slipway status`: what runs now (read from Docker), the current and
+//! rollback releases, whether the rollback images still exist, and any held
+//! lock or unfinished deploy.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::engine::Docker;
+use crate::error::Result;
+use crate::pipeline::context::state_dir;
+use crate::pipeline::plan;
+use crate::settings::Settings;
+use crate::state::{EnvLock, LockInfo, LockState, Release, State};
+
+#[derive(Serialize)]
+struct Status {
+    env: String,
+    current: Option<Release>,
+    rollback: Option<Release>,
+    rollback_images_present: bool,
+    locked: Option<LockInfo>,
+    stale_lock: Option<LockInfo>,
+    unfinished: Option<Release>,
+    services: BTreeMap<String, ServiceNow>,
+}
+
+#[derive(Serialize)]
+struct ServiceNow {
+    image: Option<String>,
+    image_id: Option<String>,
+    container: Option<String>,
+    state: String,
+    health: String,
+}
+
+pub async fn run(s: Settings) -> Result<()> {
+    let state = State::open(&state_dir(&s.config))?;
+    let history = state.history(&s.env.name, None)?;
+    let current = plan::current(&history).cloned();
+    let rollback = plan::rollback_target(&history, current.as_ref()).cloned();
+    let docker = Docker::connect().await?;
+    let mut rollback_images_present = rollback.is_some();
+    if let Some(r) = &rollback {
+        for img in r.services.values() {
+            rollback_images_present &= docker.image_id(&img.image_id).await?.is_some();
+        }
+    }
+    let (locked, stale_lock) = match EnvLock::inspect(&state_dir(&s.config), &s.env.name) {
+        LockState::Free => (None, None),
+        LockState::Held(i) => (Some(i), None),
+        LockState::Stale(i) => (None, Some(i)),
+    };
+    let mut services = BTreeMap::new();
+    for name in s.config.services.keys() {
+        let cs = docker.containers(&s.config.project, Some(name)).await?;
+        let now = match cs.first() {
+            None => ServiceNow {
+                image: None,
+                image_id: None,
+                container: None,
+                state: "missing".into(),
+                health: "none".into(),
+            },
+            Some(c) => ServiceNow {
+                image: Some(c.image.clone()),
+                image_id: Some(c.image_id.clone()),
+                container: Some(c.name.clone()),
+                state: c.state.clone(),
+                health: c.health.as_str().into(),
+            },
+        };
+        services.insert(name.clone(), now);
+    }
+    let status = Status {
+        env: s.env.name.clone(),
+        current,
+        rollback,
+        rollback_images_present,
+        locked,
+        stale_lock,
+        unfinished: plan::unfinished(&history).cloned(),
+        services,
+    };
+    if s.out.json {
+        s.out.json(&status);
+        return Ok(());
+    }
+    print_human(&status);
+    Ok(())
+}
+
+fn release_line(r: &Option<Release>) -> String {
+    match r {
+        None => "none".into(),
+        Some(r) => format!(
+            "release {} ({}, {}, {})",
+            r.id,
+            r.kind.as_str(),
+            r.tag.as_deref().unwrap_or("-"),
+            r.finished_at.as_deref().unwrap_or(&r.started_at)
+        ),
+    }
+}
+
+fn print_human(s: &Status) {
+    println!("environment  {}", s.env);
+    println!("current      {}", release_line(&s.current));
+    let present = if s.rollback.is_none() {
+        ""
+    } else if s.rollback_images_present {
+        "  (images present)"
+    } else {
+        "  (IMAGES MISSING)"
+    };
+    println!("rollback     {}{present}", release_line(&s.rollback));
+    if let Some(l) = &s.locked {
+        println!("locked       by {} (pid {} on {}, since {})", l.command, l.pid, l.host, l.since);
+    }
+    if let Some(l) = &s.stale_lock {
+        println!("stale lock   left by {} (pid {} on {}, since {}); `slipway recover` clears it", l.command, l.pid, l.host, l.since);
+    }
+    if let Some(u) = &s.unfinished {
+        println!("unfinished   {}; run `slipway recover`", release_line(&Some(u.clone())));
+    }
+    println!();
+    println!("{:<14} {:<10} {:<10} {:<20} image", "service", "state", "health", "image id");
+    for (name, svc) in &s.services {
+        let id = svc
+            .image_id
+            .as_deref()
+            .map(|i| i.trim_start_matches("sha256:").chars().take(12).collect::<String>())
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<14} {:<10} {:<10} {:<20} {}",
+            name,
+            svc.state,
+            svc.health,
+            id,
+            svc.image.as_deref().unwrap_or("-")
+        );
+    }
+}

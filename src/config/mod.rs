@@ -1,0 +1,661 @@
+//! `slipway.toml`: loading, validation and the resolved model the rest of
+//! slipway works with.
+//!
+//! Loading is two stages: serde into the raw types (unknown keys and wrong
+//! types are errors with a span), then checks that need more than a type
+//! (durations, names, tags, JSONPath, "exactly one of"). Both report
+//! `file:line:col` and the key at fault.
+
+pub mod names;
+mod raw;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json_path::JsonPath;
+
+use crate::error::{Error, Result};
+use raw::{RawConfig, RawHealth, RawKnobs, RawSmoke, RawStatus, S};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    /// The folder holding the config: compose files, env files and `.slipway/` are relative to it.
+    pub dir: PathBuf,
+    pub project: String,
+    pub compose_files: Vec<String>,
+    pub environments: BTreeMap<String, Environment>,
+    pub services: BTreeMap<String, Service>,
+    pub smoke: Vec<SmokeCheck>,
+    pub notify: Notify,
+}
+
+/// An environment with every deploy default resolved.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: String,
+    pub url: Option<String>,
+    pub env_file: Option<String>,
+    pub tag: String,
+    pub health_timeout: Duration,
+    pub health_interval: Duration,
+    pub readiness_delay: Duration,
+    pub smoke_timeout: Duration,
+    pub keep_releases: usize,
+    pub rollback_tag: String,
+    /// 0 = no limit.
+    pub max_parallel: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    StopFirst,
+    StartFirst,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    /// Repository without tag; `None` means "the compose service's image without its tag".
+    pub image: Option<String>,
+    pub strategy: Strategy,
+    pub health: Health,
+}
+
+#[derive(Debug, Clone)]
+pub enum Health {
+    /// The container's HEALTHCHECK if it has one, else `readiness_delay` of running.
+    Auto,
+    /// Require the container's HEALTHCHECK.
+    Container,
+    /// An HTTP probe (and the container's HEALTHCHECK too, if it has one).
+    Http(HttpExpect),
+    /// Running for `readiness_delay` is enough.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpExpect {
+    pub url: String,
+    pub method: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+    pub expect_status: Vec<u16>,
+    pub expect_json: Vec<(String, JsonPath, serde_json::Value)>,
+    pub expect_body: Option<String>,
+    pub max_latency: Option<Duration>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmokeCheck {
+    pub name: String,
+    pub kind: SmokeKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum SmokeKind {
+    Http(HttpExpect),
+    Exec {
+        service: String,
+        command: Vec<String>,
+        expect_stdout: Option<String>,
+        expect_exit: i32,
+        timeout: Duration,
+    },
+    Command {
+        command: Vec<String>,
+        expect_stdout: Option<String>,
+        expect_exit: i32,
+        timeout: Duration,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Notify {
+    /// Names of environment variables holding URLs, never the URLs.
+    pub slack_webhook_env: Option<String>,
+    pub webhook_url_envs: Vec<String>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Usage(format!(
+                "cannot read config {}: {e}\n  hint: pass --config PATH, or run slipway in the folder holding slipway.toml",
+                path.display()
+            ))
+        })?;
+        Config::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config> {
+        let src = Source { path, text };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        build(&src, raw, path.to_path_buf(), dir)
+    }
+
+    /// The environment named by `--env`, or the only one.
+    pub fn environment(&self, name: Option<&str>) -> Result<&Environment> {
+        match name {
+            Some(n) => self.environments.get(n).ok_or_else(|| {
+                let known: Vec<&str> = self.environments.keys().map(String::as_str).collect();
+                Error::Usage(format!(
+                    "no environment `{n}` in {} (known: {}){}",
+                    self.path.display(),
+                    known.join(", "),
+                    did_you_mean(n, known.iter().copied())
+                ))
+            }),
+            None if self.environments.len() == 1 => {
+                Ok(self.environments.values().next().expect("one environment"))
+            }
+            None => Err(Error::Usage(format!(
+                "{} has {} environments; choose one with --env ({})",
+                self.path.display(),
+                self.environments.len(),
+                self.environments.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+
+    /// The env file's path, relative to the config's folder.
+    pub fn env_file_path(&self, env: &Environment) -> Option<PathBuf> {
+        env.env_file.as_ref().map(|f| self.dir.join(f))
+    }
+}
+
+/// The config text with its path, to turn byte spans into `file:line:col`.
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn at(&self, span: Range<usize>) -> String {
+        let start = span.start.min(self.text.len());
+        let before = &self.text[..start];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rfind('\n').map_or(start, |i| start - i - 1) + 1;
+        format!("{}:{line}:{col}", self.path.display())
+    }
+
+    fn err<T>(&self, span: Range<usize>, message: impl Into<String>) -> Result<T> {
+        Err(Error::Config {
+            location: self.at(span),
+            message: message.into(),
+        })
+    }
+
+    fn toml_error(&self, e: &toml::de::Error) -> Error {
+        let mut message = e.message().trim().to_string();
+        // serde says "unknown field `helth`, expected one of `a`, `b`": add the close one.
+        if let Some(rest) = message.strip_prefix("unknown field `") {
+            if let Some((field, expected)) = rest.split_once("`, expected") {
+                let options: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+                message.push_str(&did_you_mean(field, options.into_iter()));
+            }
+        }
+        let span = e.span().unwrap_or(0..0);
+        if let Some(key) = self.key_at(span.start) {
+            message = format!("{key}: {message}");
+        }
+        Error::Config {
+            location: self.at(span),
+            message,
+        }
+    }
+
+    /// The dotted key written at `offset` (`environments.production.keep_releases`),
+    /// from the nearest table header above it and the key before `=` on its line.
+    fn key_at(&self, offset: usize) -> Option<String> {
+        let offset = offset.min(self.text.len());
+        let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = self.text[offset..].find('\n').map_or(self.text.len(), |i| offset + i);
+        let line = self.text[line_start..line_end].trim();
+        if line.starts_with('[') {
+            return None;
+        }
+        let key = line.split_once('=').map(|(k, _)| k.trim().trim_matches('"'))?;
+        let table = self.text[..line_start]
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('['))
+            .map(|l| l.trim_matches(['[', ']']).trim().to_string());
+        Some(match table {
+            Some(t) => format!("{t}.{key}"),
+            None => key.to_string(),
+        })
+    }
+}
+
+pub fn did_you_mean<'a>(given: &str, options: impl Iterator<Item = &'a str>) -> String {
+    options
+        .map(|o| (strsim::levenshtein(given, o), o))
+        .filter(|(d, o)| *d <= 2.max(o.len() / 3))
+        .min()
+        .map(|(_, o)| format!(" (did you mean `{o}`?)"))
+        .unwrap_or_default()
+}
+
+fn duration(src: &Source, key: &str, v: &S<String>) -> Result<Duration> {
+    humantime::parse_duration(v.get_ref()).or_else(|_| {
+        src.err(
+            v.span(),
+            format!("{key}: `{}` is not a duration (write e.g. \"100s\", \"2m\", \"500ms\")", v.get_ref()),
+        )
+    })
+}
+
+fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Config> {
+    names::check_name("project", raw.project.get_ref())
+        .or_else(|m| src.err(raw.project.span(), format!("project: {m}")))?;
+
+    let compose_files = match &raw.compose_files {
+        Some(files) => {
+            if files.get_ref().is_empty() {
+                return src.err(files.span(), "compose_files: list at least one compose file");
+            }
+            files.get_ref().iter().map(|f| f.get_ref().clone()).collect()
+        }
+        None => vec!["docker-compose.yml".to_string()],
+    };
+
+    let defaults = raw.deploy.unwrap_or_default();
+    for (key, v) in [("url", &defaults.url), ("env_file", &defaults.env_file)] {
+        if let Some(v) = v {
+            return src.err(v.span(), format!("deploy.{key}: set {key} per environment, in [environments.NAME]"));
+        }
+    }
+    if raw.environments.is_empty() {
+        return src.err(0..0, "no environments: add at least one [environments.NAME] table");
+    }
+    let mut environments = BTreeMap::new();
+    for (name, knobs) in &raw.environments {
+        names::check_name("environment", name.get_ref())
+            .or_else(|m| src.err(name.span(), format!("environments: {m}")))?;
+        let env = resolve_env(src, name.get_ref(), knobs, &defaults)?;
+        environments.insert(name.get_ref().clone(), env);
+    }
+
+    if raw.services.is_empty() {
+        return src.err(0..0, "no services: add a [services.NAME] table for each compose service slipway deploys");
+    }
+    let mut services = BTreeMap::new();
+    for (name, s) in &raw.services {
+        let n = name.get_ref();
+        names::check_name("service", n).or_else(|m| src.err(name.span(), format!("services: {m}")))?;
+        let image = match &s.image {
+            Some(i) => {
+                names::check_repository(i.get_ref())
+                    .or_else(|m| src.err(i.span(), format!("services.{n}.image: {m}")))?;
+                Some(i.get_ref().clone())
+            }
+            None => None,
+        };
+        let strategy = match s.strategy.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+            None | Some(("stop-first", _)) => Strategy::StopFirst,
+            Some(("start-first", _)) => Strategy::StartFirst,
+            Some((other, span)) => {
+                return src.err(
+                    span,
+                    format!("services.{n}.strategy: `{other}` is not a strategy (use \"stop-first\" or \"start-first\"){}",
+                        did_you_mean(other, ["stop-first", "start-first"].into_iter())),
+                )
+            }
+        };
+        let health = match &s.health {
+            None => Health::Auto,
+            Some(h) => match h.get_ref() {
+                RawHealth::Mode(m) => match m.as_str() {
+                    "container" => Health::Container,
+                    "none" => Health::None,
+                    "auto" => Health::Auto,
+                    other => {
+                        return src.err(
+                            h.span(),
+                            format!("services.{n}.health: `{other}` is not a health mode (use \"container\", \"none\", or a table with `http`)"),
+                        )
+                    }
+                },
+                RawHealth::Http(http) => {
+                    let key = format!("services.{n}.health");
+                    Health::Http(HttpExpect {
+                        url: http.http.clone(),
+                        method: "GET".into(),
+                        headers: BTreeMap::new(),
+                        body: None,
+                        expect_status: statuses(http.expect_status.as_ref()),
+                        expect_json: json_expectations(
+                            src,
+                            &key,
+                            h.span(),
+                            http.expect_json.iter().map(|(k, v)| (k.as_str(), h.span(), v)),
+                        )?,
+                        expect_body: http.expect_body.clone(),
+                        max_latency: None,
+                        timeout: match &http.timeout {
+                            Some(t) => humantime::parse_duration(t).or_else(|_| {
+                                src.err(h.span(), format!("{key}.timeout: `{t}` is not a duration"))
+                            })?,
+                            None => Duration::from_secs(5),
+                        },
+                    })
+                }
+            },
+        };
+        services.insert(
+            n.clone(),
+            Service {
+                name: n.clone(),
+                image,
+                strategy,
+                health,
+            },
+        );
+    }
+
+    let smoke = raw
+        .smoke
+        .iter()
+        .enumerate()
+        .map(|(i, s)| smoke_check(src, i, s))
+        .collect::<Result<Vec<_>>>()?;
+
+    let mut notify = Notify::default();
+    if let Some(n) = raw.notify {
+        if let Some(slack) = n.slack {
+            notify.slack_webhook_env = Some(env_var_name(src, "notify.slack.webhook_env", &slack.webhook_env)?);
+        }
+        for w in n.webhook {
+            notify.webhook_url_envs.push(env_var_name(src, "notify.webhook.url_env", &w.url_env)?);
+        }
+    }
+
+    Ok(Config {
+        path,
+        dir,
+        project: raw.project.into_inner(),
+        compose_files,
+        environments,
+        services,
+        smoke,
+        notify,
+    })
+}
+
+fn env_var_name(src: &Source, key: &str, v: &S<String>) -> Result<String> {
+    let name = v.get_ref();
+    if name.contains("://") {
+        return src.err(v.span(), format!("{key}: give the name of the environment variable that holds the URL, not the URL"));
+    }
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return src.err(v.span(), format!("{key}: `{name}` is not an environment variable name"));
+    }
+    Ok(name.clone())
+}
+
+fn resolve_env(src: &Source, name: &str, env: &RawKnobs, d: &RawKnobs) -> Result<Environment> {
+    let pick = |a: &Option<S<String>>, b: &Option<S<String>>| a.clone().or_else(|| b.clone());
+    let dur = |key: &str, a: &Option<S<String>>, b: &Option<S<String>>, default: u64| -> Result<Duration> {
+        match pick(a, b) {
+            Some(v) => duration(src, key, &v),
+            None => Ok(Duration::from_secs(default)),
+        }
+    };
+    let tag = match pick(&env.tag, &d.tag) {
+        Some(t) => {
+            names::check_tag(t.get_ref()).or_else(|m| src.err(t.span(), format!("tag: {m}")))?;
+            t.into_inner()
+        }
+        None => "latest".into(),
+    };
+    let rollback_tag = match pick(&env.rollback_tag, &d.rollback_tag) {
+        Some(t) => {
+            names::check_tag(t.get_ref()).or_else(|m| src.err(t.span(), format!("rollback_tag: {m}")))?;
+            t.into_inner()
+        }
+        None => "rollback".into(),
+    };
+    let int = |key: &str, a: &Option<S<i64>>, b: &Option<S<i64>>, default: i64, min: i64| -> Result<usize> {
+        match a.clone().or_else(|| b.clone()) {
+            Some(v) if *v.get_ref() < min || *v.get_ref() > 10_000 => {
+                src.err(v.span(), format!("{key}: must be between {min} and 10000"))
+            }
+            Some(v) => Ok(*v.get_ref() as usize),
+            None => Ok(default as usize),
+        }
+    };
+    let health_timeout = dur("health_timeout", &env.health_timeout, &d.health_timeout, 100)?;
+    let health_interval = dur("health_interval", &env.health_interval, &d.health_interval, 2)?;
+    if health_interval.is_zero() {
+        let span = pick(&env.health_interval, &d.health_interval).map_or(0..0, |s| s.span());
+        return src.err(span, "health_interval: must be more than 0");
+    }
+    Ok(Environment {
+        name: name.to_string(),
+        url: env.url.as_ref().map(|u| u.get_ref().clone()),
+        env_file: env.env_file.as_ref().map(|u| u.get_ref().clone()),
+        tag,
+        health_timeout,
+        health_interval,
+        readiness_delay: dur("readiness_delay", &env.readiness_delay, &d.readiness_delay, 5)?,
+        smoke_timeout: dur("smoke_timeout", &env.smoke_timeout, &d.smoke_timeout, 120)?,
+        keep_releases: int("keep_releases", &env.keep_releases, &d.keep_releases, 5, 1)?,
+        rollback_tag,
+        max_parallel: int("max_parallel", &env.max_parallel, &d.max_parallel, 0, 0)?,
+    })
+}
+
+fn statuses(s: Option<&RawStatus>) -> Vec<u16> {
+    match s {
+        None => vec![200],
+        Some(RawStatus::One(c)) => vec![*c],
+        Some(RawStatus::Many(cs)) => cs.clone(),
+    }
+}
+
+fn json_expectations<'a>(
+    src: &Source,
+    key: &str,
+    _span: Range<usize>,
+    items: impl Iterator<Item = (&'a str, Range<usize>, &'a toml::Value)>,
+) -> Result<Vec<(String, JsonPath, serde_json::Value)>> {
+    items
+        .map(|(path, span, value)| {
+            let parsed = JsonPath::parse(path)
+                .or_else(|e| src.err(span.clone(), format!("{key}.expect_json: `{path}` is not a JSONPath: {e}")))?;
+            let value = serde_json::to_value(value)
+                .or_else(|e| src.err(span, format!("{key}.expect_json: {e}")))?;
+            Ok((path.to_string(), parsed, value))
+        })
+        .collect()
+}
+
+fn smoke_check(src: &Source, i: usize, s: &RawSmoke) -> Result<SmokeCheck> {
+    let key = format!("smoke[{i}] ({})", s.name.get_ref());
+    let kinds = [s.http.is_some(), s.exec.is_some(), s.command.is_some()];
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        return src.err(s.name.span(), format!("{key}: give exactly one of `http`, `exec`, `command`"));
+    }
+    let timeout = match &s.timeout {
+        Some(t) => duration(src, &format!("{key}.timeout"), t)?,
+        None => Duration::from_secs(10),
+    };
+    let kind = if let Some(url) = &s.http {
+        let max_latency = match &s.max_latency {
+            Some(t) => Some(duration(src, &format!("{key}.max_latency"), t)?),
+            None => None,
+        };
+        let method = match &s.method {
+            Some(m) => {
+                let up = m.get_ref().to_ascii_uppercase();
+                if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"].contains(&up.as_str()) {
+                    return src.err(m.span(), format!("{key}.method: `{}` is not an HTTP method", m.get_ref()));
+                }
+                up
+            }
+            None => "GET".into(),
+        };
+        SmokeKind::Http(HttpExpect {
+            url: url.get_ref().clone(),
+            method,
+            headers: s.headers.clone(),
+            body: s.body.clone(),
+            expect_status: statuses(s.expect_status.as_ref().map(|s| s.get_ref())),
+            expect_json: json_expectations(
+                src,
+                &key,
+                s.name.span(),
+                s.expect_json.iter().map(|(k, v)| (k.get_ref().as_str(), k.span(), v)),
+            )?,
+            expect_body: s.expect_body.clone(),
+            max_latency,
+            timeout,
+        })
+    } else if let Some(exec) = &s.exec {
+        let e = exec.get_ref();
+        names::check_name("service", &e.service)
+            .or_else(|m| src.err(exec.span(), format!("{key}.exec.service: {m}")))?;
+        if e.command.is_empty() {
+            return src.err(exec.span(), format!("{key}.exec.command: give the command as a list, e.g. [\"redis-cli\", \"ping\"]"));
+        }
+        SmokeKind::Exec {
+            service: e.service.clone(),
+            command: e.command.clone(),
+            expect_stdout: s.expect_stdout.clone(),
+            expect_exit: s.expect_exit.unwrap_or(0),
+            timeout,
+        }
+    } else {
+        let command = s.command.as_ref().expect("one kind is set");
+        if command.get_ref().is_empty() {
+            return src.err(command.span(), format!("{key}.command: give the command as a list"));
+        }
+        SmokeKind::Command {
+            command: command.get_ref().clone(),
+            expect_stdout: s.expect_stdout.clone(),
+            expect_exit: s.expect_exit.unwrap_or(0),
+            timeout,
+        }
+    };
+    Ok(SmokeCheck {
+        name: s.name.get_ref().clone(),
+        kind,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(Path::new("slipway.toml"), text)
+    }
+
+    const MINIMAL: &str = r#"
+project = "goodgo"
+compose_files = ["docker-compose.prod.yml"]
+
+[deploy]
+health_timeout = "30s"
+
+[environments.staging]
+url = "http://127.0.0.1:8080"
+tag = "staging-latest"
+
+[environments.production]
+url = "https://example.com"
+keep_releases = 3
+
+[services.api]
+image = "ghcr.io/acme/goodgo-api"
+health = { http = "{url}/health", expect_json = { "$.status" = "ok" } }
+
+[services.web]
+
+[[smoke]]
+name = "api health"
+http = "{url}/health"
+expect_status = 200
+expect_json = { "$.status" = "ok" }
+"#;
+
+    #[test]
+    fn loads_and_resolves_defaults() {
+        let c = parse(MINIMAL).expect("valid");
+        let s = &c.environments["staging"];
+        assert_eq!(s.tag, "staging-latest");
+        assert_eq!(s.health_timeout, Duration::from_secs(30));
+        assert_eq!(s.keep_releases, 5);
+        assert_eq!(c.environments["production"].keep_releases, 3);
+        assert_eq!(c.environments["production"].tag, "latest");
+        assert_eq!(s.rollback_tag, "rollback");
+        assert!(matches!(c.services["api"].health, Health::Http(_)));
+        assert!(matches!(c.services["web"].health, Health::Auto));
+        assert_eq!(c.smoke.len(), 1);
+    }
+
+    fn err(text: &str) -> String {
+        match parse(text) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("expected an error"),
+        }
+    }
+
+    #[test]
+    fn unknown_key_has_location_and_suggestion() {
+        let e = err(&MINIMAL.replace("[services.web]", "[services.web]\nhelth = \"none\""));
+        assert!(e.starts_with("slipway.toml:21:1: services.web.helth: unknown field"), "{e}");
+        assert!(e.contains("did you mean `health`"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_has_location() {
+        let e = err(&MINIMAL.replace("keep_releases = 3", "keep_releases = \"three\""));
+        assert!(
+            e.starts_with("slipway.toml:14:17: environments.production.keep_releases: invalid type"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_located() {
+        let e = err(&MINIMAL.replace("\"30s\"", "\"soon\""));
+        assert!(e.starts_with("slipway.toml:6:18") && e.contains("health_timeout"), "{e}");
+        let e = err(&MINIMAL.replace("staging-latest", "--help"));
+        assert!(e.starts_with("slipway.toml:10:7") && e.contains("not a valid image tag"), "{e}");
+        let e = err(&MINIMAL.replace("ghcr.io/acme/goodgo-api", "ghcr.io/acme/api:v1"));
+        assert!(e.contains("services.api.image"), "{e}");
+    }
+
+    #[test]
+    fn choosing_an_environment() {
+        let c = parse(MINIMAL).expect("valid");
+        assert!(c.environment(None).is_err());
+        let e = c.environment(Some("stagin")).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("did you mean `staging`"), "{e}");
+        assert_eq!(c.environment(Some("production")).map(|e| e.name.as_str()).ok(), Some("production"));
+    }
+
+    #[test]
+    fn smoke_needs_exactly_one_kind() {
+        let e = err(&MINIMAL.replace("http = \"{url}/health\"\nexpect_status", "expect_status"));
+        assert!(e.contains("exactly one of"), "{e}");
+    }
+
+    #[test]
+    fn webhook_env_is_a_name_not_a_url() {
+        let e = err(&format!("{MINIMAL}\n[notify.slack]\nwebhook_env = \"https://hooks.slack.com/x\"\n"));
+        assert!(e.contains("not the URL"), "{e}");
+        assert!(!e.contains("hooks.slack.com"), "{e}");
+    }
+}

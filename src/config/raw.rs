@@ -1,0 +1,128 @@
+//! The serde shape of `slipway.toml`, exactly as users write it.
+//!
+//! Every table denies unknown keys and keeps spans, so the validation stage in
+//! `config::mod` can point at `file:line:col` for any value it rejects.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_spanned::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub project: S<String>,
+    #[serde(default)]
+    pub compose_files: Option<S<Vec<S<String>>>>,
+    #[serde(default)]
+    pub deploy: Option<RawKnobs>,
+    #[serde(default)]
+    pub environments: BTreeMap<S<String>, RawKnobs>,
+    #[serde(default)]
+    pub services: BTreeMap<S<String>, RawService>,
+    #[serde(default)]
+    pub smoke: Vec<RawSmoke>,
+    #[serde(default)]
+    pub notify: Option<RawNotify>,
+}
+
+/// `[deploy]` and `[environments.NAME]` share one shape: an environment may
+/// override any deploy default. `url` and `env_file` only make sense per
+/// environment; validation says so if they appear under `[deploy]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKnobs {
+    pub url: Option<S<String>>,
+    pub env_file: Option<S<String>>,
+    pub tag: Option<S<String>>,
+    pub health_timeout: Option<S<String>>,
+    pub health_interval: Option<S<String>>,
+    pub readiness_delay: Option<S<String>>,
+    pub smoke_timeout: Option<S<String>>,
+    pub keep_releases: Option<S<i64>>,
+    pub rollback_tag: Option<S<String>>,
+    pub max_parallel: Option<S<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub image: Option<S<String>>,
+    pub strategy: Option<S<String>>,
+    pub health: Option<S<RawHealth>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawHealth {
+    Mode(String),
+    Http(RawHttpHealth),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpHealth {
+    pub http: String,
+    pub expect_status: Option<RawStatus>,
+    #[serde(default)]
+    pub expect_json: BTreeMap<String, toml::Value>,
+    pub expect_body: Option<String>,
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawStatus {
+    One(u16),
+    Many(Vec<u16>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmoke {
+    pub name: S<String>,
+    pub http: Option<S<String>>,
+    pub method: Option<S<String>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+    pub expect_status: Option<S<RawStatus>>,
+    #[serde(default)]
+    pub expect_json: BTreeMap<S<String>, toml::Value>,
+    pub expect_body: Option<String>,
+    pub max_latency: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+    pub exec: Option<S<RawExec>>,
+    pub command: Option<S<Vec<String>>>,
+    pub expect_stdout: Option<String>,
+    pub expect_exit: Option<i32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExec {
+    pub service: String,
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub slack: Option<RawSlack>,
+    #[serde(default)]
+    pub webhook: Vec<RawWebhook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlack {
+    pub webhook_env: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub url_env: S<String>,
+}

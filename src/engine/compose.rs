@@ -1,0 +1,190 @@
+//! `docker compose` invocations as data.
+//!
+//! Compose owns pulling and (re)creating containers; slipway decides *which*
+//! image each service runs by adding a generated override file that pins the
+//! service to an exact, slipway-owned tag. Every function here is pure and
+//! returns a [`Cmd`]; `Compose::model` parses `docker compose config` output.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::exec::Cmd;
+
+/// How to address one compose project.
+#[derive(Debug, Clone)]
+pub struct Compose {
+    pub project: String,
+    pub dir: PathBuf,
+    pub files: Vec<String>,
+    pub env_file: Option<PathBuf>,
+}
+
+impl Compose {
+    fn base(&self, overrides: &[&Path]) -> Cmd {
+        let mut cmd = Cmd::new("docker").args(["compose", "--project-name", &self.project]);
+        for f in &self.files {
+            cmd = cmd.args(["--file", f]);
+        }
+        for f in overrides {
+            cmd = cmd.arg("--file").arg(f.to_string_lossy());
+        }
+        if let Some(e) = &self.env_file {
+            cmd = cmd.arg("--env-file").arg(e.to_string_lossy());
+        }
+        cmd.cwd = Some(self.dir.clone());
+        cmd
+    }
+
+    pub fn version() -> Cmd {
+        Cmd::new("docker").args(["compose", "version", "--short"])
+    }
+
+    /// The resolved model (interpolation and merges done by compose itself).
+    pub fn config(&self) -> Cmd {
+        self.base(&[]).args(["config", "--format", "json"])
+    }
+
+    pub fn pull(&self, overrides: &Path, services: &[String]) -> Cmd {
+        self.base(&[overrides])
+            .args(["pull", "--quiet", "--"])
+            .args(services.iter().cloned())
+    }
+
+    /// Recreate one service on the image the override pins, leaving its dependencies alone.
+    pub fn up(&self, overrides: &Path, service: &str) -> Cmd {
+        self.base(&[overrides])
+            .args(["up", "--detach", "--no-deps", "--no-build", "--", service])
+    }
+
+    /// Stop and remove a service's containers (a first deploy with nothing to go back to).
+    pub fn remove(&self, overrides: &Path, service: &str) -> Cmd {
+        self.base(&[overrides]).args(["rm", "--stop", "--force", "--", service])
+    }
+
+    pub fn exec(&self, service: &str, command: &[String]) -> Cmd {
+        self.base(&[])
+            .args(["exec", "-T", "--", service])
+            .args(command.iter().cloned())
+    }
+}
+
+/// The override that pins each service to one image. JSON is valid YAML, so
+/// compose reads it as a compose file.
+pub fn pin_override(images: &BTreeMap<String, String>, pull_policy: &str) -> String {
+    let services: serde_json::Map<String, serde_json::Value> = images
+        .iter()
+        .map(|(svc, image)| {
+            (
+                svc.clone(),
+                serde_json::json!({ "image": image, "pull_policy": pull_policy }),
+            )
+        })
+        .collect();
+    serde_json::json!({ "services": services }).to_string()
+}
+
+/// What slipway needs from `docker compose config --format json`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Model {
+    #[serde(default)]
+    pub services: BTreeMap<String, ModelService>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ModelService {
+    pub image: Option<String>,
+    #[serde(default)]
+    pub depends_on: BTreeMap<String, serde_json::Value>,
+    pub container_name: Option<String>,
+    #[serde(default)]
+    pub ports: Vec<serde_json::Value>,
+}
+
+impl ModelService {
+    /// A published port with a fixed host port: two copies cannot run at once.
+    pub fn has_fixed_host_port(&self) -> bool {
+        self.ports.iter().any(|p| {
+            p.get("published")
+                .and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_u64().map(|n| n.to_string())))
+                .is_some_and(|s| !s.is_empty() && s != "0")
+        })
+    }
+}
+
+pub fn parse_model(json: &str) -> Result<Model, String> {
+    serde_json::from_str(json).map_err(|e| format!("cannot read `docker compose config` output: {e}"))
+}
+
+/// `2.26.1` → `(2, 26)`; accepts a leading `v`.
+pub fn parse_version(s: &str) -> Option<(u32, u32)> {
+    let s = s.trim().trim_start_matches('v');
+    let mut it = s.split(['.', '-', '+']);
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compose() -> Compose {
+        Compose {
+            project: "goodgo".into(),
+            dir: PathBuf::from("/srv/goodgo"),
+            files: vec!["docker-compose.prod.yml".into()],
+            env_file: Some(PathBuf::from("/srv/goodgo/.env")),
+        }
+    }
+
+    #[test]
+    fn up_pins_one_service_and_leaves_dependencies() {
+        let cmd = compose().up(Path::new("/srv/goodgo/.slipway/r7.yml"), "api");
+        assert_eq!(cmd.program, "docker");
+        assert_eq!(
+            cmd.args,
+            [
+                "compose", "--project-name", "goodgo", "--file", "docker-compose.prod.yml", "--file",
+                "/srv/goodgo/.slipway/r7.yml", "--env-file", "/srv/goodgo/.env", "up", "--detach", "--no-deps",
+                "--no-build", "--", "api"
+            ]
+        );
+        assert_eq!(cmd.cwd.as_deref(), Some(Path::new("/srv/goodgo")));
+    }
+
+    #[test]
+    fn names_come_after_double_dash() {
+        let cmd = compose().pull(Path::new("o.yml"), &["--help".into()]);
+        let dd = cmd.args.iter().position(|a| a == "--").expect("--");
+        assert_eq!(cmd.args[dd + 1], "--help");
+        let cmd = compose().exec("redis", &["redis-cli".into(), "ping".into()]);
+        assert!(cmd.args.ends_with(&["-T".into(), "--".into(), "redis".into(), "redis-cli".into(), "ping".into()]));
+    }
+
+    #[test]
+    fn override_is_valid_json_pinning_images() {
+        let mut m = BTreeMap::new();
+        m.insert("api".to_string(), "r/api:slipway-staging-7".to_string());
+        let v: serde_json::Value = serde_json::from_str(&pin_override(&m, "never")).expect("json");
+        assert_eq!(v["services"]["api"]["image"], "r/api:slipway-staging-7");
+        assert_eq!(v["services"]["api"]["pull_policy"], "never");
+    }
+
+    #[test]
+    fn reads_the_model() {
+        let m = parse_model(
+            r#"{"name":"x","services":{"api":{"image":"r/api:v1","depends_on":{"db":{"condition":"service_healthy"}},
+            "ports":[{"mode":"ingress","host_ip":"127.0.0.1","target":8080,"published":"3001","protocol":"tcp"}]},
+            "web":{"image":"r/web","ports":[{"target":80}]}}}"#,
+        )
+        .expect("model");
+        assert_eq!(m.services["api"].depends_on.keys().collect::<Vec<_>>(), ["db"]);
+        assert!(m.services["api"].has_fixed_host_port());
+        assert!(!m.services["web"].has_fixed_host_port());
+        assert_eq!(parse_version("2.26.1"), Some((2, 26)));
+        assert_eq!(parse_version("v2.40.3-desktop.1"), Some((2, 40)));
+        assert_eq!(parse_version("1.29.2"), Some((1, 29)));
+    }
+}

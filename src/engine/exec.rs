@@ -1,0 +1,154 @@
+//! The one place slipway starts another program.
+//!
+//! Commands are plain data ([`Cmd`]); running one never goes through a shell,
+//! puts the child in its own process group so a timeout kills everything it
+//! started, caps what it keeps of stdout/stderr, and keeps stderr for errors.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+
+/// A program invocation as data, built by pure functions and unit-tested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cmd {
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+}
+
+impl Cmd {
+    pub fn new(program: &str) -> Cmd {
+        Cmd {
+            program: program.to_string(),
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: None,
+        }
+    }
+
+    pub fn arg(mut self, a: impl Into<String>) -> Cmd {
+        self.args.push(a.into());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Cmd
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// For messages: the program and its arguments, as a user would type them.
+    pub fn display(&self) -> String {
+        std::iter::once(self.program.as_str())
+            .chain(self.args.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// `None` when killed by a signal or the timeout.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub timed_out: bool,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// The last lines of stderr (or stdout), for an error message.
+    pub fn tail(&self) -> String {
+        let text = if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr };
+        let lines: Vec<&str> = text.trim().lines().collect();
+        lines[lines.len().saturating_sub(6)..].join("\n")
+    }
+}
+
+const KEEP: usize = 256 * 1024;
+
+async fn read_capped(mut r: impl tokio::io::AsyncRead + Unpin) -> String {
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                // Keep draining past the cap so the child never blocks on a full pipe.
+                let room = KEEP.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+/// Run `cmd`, killing its whole process group after `timeout`.
+pub async fn run(cmd: &Cmd, timeout: Duration) -> std::io::Result<Output> {
+    let mut command = tokio::process::Command::new(&cmd.program);
+    command
+        .args(&cmd.args)
+        .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(dir) = &cmd.cwd {
+        command.current_dir(dir);
+    }
+    let mut child = command.spawn()?;
+    let pid = child.id();
+    let out = child.stdout.take().map(|o| tokio::spawn(read_capped(o)));
+    let err = child.stderr.take().map(|e| tokio::spawn(read_capped(e)));
+    let (code, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(status) => (status?.code(), false),
+        Err(_) => {
+            if let Some(pid) = pid {
+                // SAFETY: signalling our own child's process group.
+                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            }
+            let _ = child.wait().await;
+            (None, true)
+        }
+    };
+    let stdout = match out {
+        Some(h) => h.await.unwrap_or_default(),
+        None => String::new(),
+    };
+    let stderr = match err {
+        Some(h) => h.await.unwrap_or_default(),
+        None => String::new(),
+    };
+    Ok(Output {
+        code,
+        stdout,
+        stderr,
+        timed_out,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_without_a_shell_and_times_out() {
+        let out = run(&Cmd::new("echo").arg("$(id)"), Duration::from_secs(5)).await.expect("echo");
+        assert_eq!(out.stdout.trim(), "$(id)");
+        let slow = Cmd::new("sh").args(["-c", "sleep 30 & sleep 30"]);
+        let started = std::time::Instant::now();
+        let out = run(&slow, Duration::from_millis(300)).await.expect("sh");
+        assert!(out.timed_out && out.code.is_none());
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}

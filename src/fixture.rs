@@ -1,0 +1,278 @@
+//! Fixture images and a local registry, for `slipway demo` and the tests.
+//!
+//! No image can be pulled here, so slipway makes its own: a busybox root
+//! filesystem imported as `slipway-fixture/busybox:1`, and small app images
+//! built `FROM` it that serve `/health` and `/smoke` with busybox httpd. Each
+//! build carries a nonce, so two builds never share an image ID. The registry
+//! is Debian's `docker-registry` on 127.0.0.1, dying with the process that
+//! started it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bollard::auth::DockerCredentials;
+use bollard::query_parameters::{CreateImageOptions, PushImageOptions};
+use futures_util::StreamExt;
+
+use crate::engine::Docker;
+use crate::error::{Error, Result};
+
+pub const BASE_IMAGE: &str = "slipway-fixture/busybox:1";
+pub const LABEL: &str = "io.slipway.fixture";
+
+/// How a fixture app behaves once started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Serves `/health` and `/smoke`; its HEALTHCHECK passes.
+    Healthy,
+    /// Runs, but its HEALTHCHECK never passes (stays `starting` during its long start period).
+    NeverHealthy,
+    /// Exits with code 3 at start.
+    Crash,
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub version: String,
+    pub behaviour: Behaviour,
+    /// What `/smoke` answers: `{"status":"ok"}` or `{"status":"broken"}`.
+    pub smoke_ok: bool,
+    /// Seconds before the server answers, as a real app boots.
+    pub boot_delay: u32,
+}
+
+impl App {
+    pub fn new(version: &str) -> App {
+        App {
+            version: version.to_string(),
+            behaviour: Behaviour::Healthy,
+            smoke_ok: true,
+            boot_delay: 0,
+        }
+    }
+}
+
+fn tar_add(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) -> std::io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(mode);
+    h.set_mtime(0);
+    h.set_cksum();
+    b.append_data(&mut h, path, data)
+}
+
+fn nonce() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{}-{t}", std::process::id())
+}
+
+/// A root filesystem: static busybox with a link per applet, plus `files`.
+fn rootfs(files: &[(&str, &[u8], u32)]) -> Result<Vec<u8>> {
+    let busybox = Path::new("/bin/busybox");
+    let bin = std::fs::read(busybox).map_err(|e| {
+        Error::env(format!(
+            "fixture images need a static busybox at /bin/busybox ({e})\n  hint: run scripts/setup.sh (installs Debian's busybox-static)"
+        ))
+    })?;
+    let list = Command::new(busybox)
+        .arg("--list")
+        .output()
+        .map_err(|e| Error::env(format!("cannot run /bin/busybox --list: {e}")))?;
+    let build = || -> std::io::Result<Vec<u8>> {
+        let mut b = tar::Builder::new(Vec::new());
+        for dir in ["bin/", "tmp/", "www/", "app/", "etc/"] {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(if dir == "tmp/" { 0o1777 } else { 0o755 });
+            h.set_size(0);
+            h.set_cksum();
+            b.append_data(&mut h, dir, std::io::empty())?;
+        }
+        tar_add(&mut b, "bin/busybox", &bin, 0o755)?;
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            let applet = applet.trim();
+            if applet.is_empty() || applet == "busybox" || applet.contains('/') {
+                continue;
+            }
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            h.set_mode(0o777);
+            b.append_link(&mut h, format!("bin/{applet}"), "busybox")?;
+        }
+        for (path, data, mode) in files {
+            tar_add(&mut b, path, data, *mode)?;
+        }
+        b.into_inner()
+    };
+    build().map_err(|e| Error::env(format!("cannot build a fixture root filesystem: {e}")))
+}
+
+/// `docker import` a root filesystem as `repo:tag` with Dockerfile-style changes.
+/// One layer, no build steps: a fraction of a second per image.
+async fn import(docker: &Docker, repo: &str, tag: &str, tarball: Vec<u8>, changes: Vec<String>) -> Result<String> {
+    let opts = CreateImageOptions {
+        from_src: Some("-".into()),
+        repo: Some(repo.into()),
+        tag: Some(tag.into()),
+        changes,
+        ..Default::default()
+    };
+    let mut stream = docker
+        .api()
+        .create_image(Some(opts), Some(bollard::body_full(tarball.into())), None);
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| Error::env(format!("docker import {repo}:{tag}: {e}")))?;
+        if let Some(err) = info.error_detail.and_then(|d| d.message) {
+            return Err(Error::env(format!("docker import {repo}:{tag}: {err}")));
+        }
+    }
+    let reference = format!("{repo}:{tag}");
+    docker
+        .image_id(&reference)
+        .await?
+        .ok_or_else(|| Error::env(format!("fixture {reference} missing after import")))
+}
+
+/// Make sure the base image exists (scripts/setup.sh makes it too).
+pub async fn ensure_base(docker: &Docker) -> Result<()> {
+    if docker.image_id(BASE_IMAGE).await?.is_some() {
+        return Ok(());
+    }
+    let changes = vec![format!("LABEL {LABEL}=1"), "CMD [\"sh\"]".into()];
+    let (repo, tag) = crate::config::names::split_image(BASE_IMAGE);
+    import(docker, repo, tag.unwrap_or("1"), rootfs(&[])?, changes).await?;
+    Ok(())
+}
+
+/// Build `app` as `repo:tag`; returns its image ID.
+pub async fn build(docker: &Docker, app: &App, repo: &str, tag: &str) -> Result<String> {
+    let nonce = nonce();
+    let status = |ok: bool| if ok { "ok" } else { "broken" };
+    let health = format!("{{\"status\":\"ok\",\"version\":\"{}\"}}\n", app.version);
+    let smoke = format!("{{\"status\":\"{}\",\"version\":\"{}\"}}\n", status(app.smoke_ok), app.version);
+    let run = match app.behaviour {
+        Behaviour::Crash => "echo 'fixture: crashing at start on purpose' >&2\nexit 3\n".to_string(),
+        _ => format!(
+            "trap 'exit 0' TERM INT\nsleep {}\nhttpd -f -p 8080 -h /www &\nwait\n",
+            app.boot_delay
+        ),
+    };
+    let check = match app.behaviour {
+        Behaviour::NeverHealthy => "false".to_string(),
+        _ => "wget -q -O /dev/null http://127.0.0.1:8080/health || exit 1".to_string(),
+    };
+    let files: Vec<(&str, &[u8], u32)> = vec![
+        ("www/health", health.as_bytes(), 0o644),
+        ("www/smoke", smoke.as_bytes(), 0o644),
+        ("www/version", app.version.as_bytes(), 0o644),
+        ("www/nonce", nonce.as_bytes(), 0o644),
+        ("app/run.sh", run.as_bytes(), 0o755),
+    ];
+    let changes = vec![
+        format!("LABEL {LABEL}=1 {LABEL}.version={} {LABEL}.nonce={nonce}", app.version),
+        format!("HEALTHCHECK --interval=1s --timeout=3s --start-period=120s --retries=2 CMD {check}"),
+        "CMD [\"sh\", \"/app/run.sh\"]".into(),
+    ];
+    import(docker, repo, tag, rootfs(&files)?, changes).await
+}
+
+/// Push `repo:tag` to its registry.
+pub async fn push(docker: &Docker, repo: &str, tag: &str) -> Result<()> {
+    let opts = PushImageOptions {
+        tag: Some(tag.to_string()),
+        ..Default::default()
+    };
+    let mut stream = docker
+        .api()
+        .push_image(repo, Some(opts), Some(DockerCredentials::default()));
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| Error::env(format!("pushing {repo}:{tag}: {e}")))?;
+        if let Some(err) = info.error_detail.and_then(|d| d.message) {
+            return Err(Error::env(format!("pushing {repo}:{tag}: {err}")));
+        }
+    }
+    Ok(())
+}
+
+/// Build, push, and drop the local tag, so a deploy really pulls it.
+pub async fn publish(docker: &Docker, app: App, repo: &str, tag: &str) -> Result<String> {
+    let id = build(docker, &app, repo, tag).await?;
+    push(docker, repo, tag).await?;
+    docker.untag(&format!("{repo}:{tag}")).await?;
+    Ok(id)
+}
+
+/// Debian's `docker-registry` serving a fresh store on 127.0.0.1.
+pub struct Registry {
+    child: Child,
+    dir: PathBuf,
+    /// `127.0.0.1:PORT`
+    pub addr: String,
+}
+
+pub fn free_port() -> Result<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| Error::env(format!("cannot find a free port: {e}")))
+}
+
+impl Registry {
+    pub fn start() -> Result<Registry> {
+        let bin = ["/usr/bin/docker-registry", "/usr/sbin/docker-registry"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("docker-registry");
+        let dir = std::env::temp_dir().join(format!("slipway-registry-{}", nonce()));
+        std::fs::create_dir_all(dir.join("store")).map_err(|e| Error::env(format!("registry dir: {e}")))?;
+        let port = free_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: slipway-fixture-registry\n",
+            dir.join("store").display()
+        );
+        let config_path = dir.join("config.yml");
+        std::fs::File::create(&config_path)
+            .and_then(|mut f| f.write_all(config.as_bytes()))
+            .map_err(|e| Error::env(format!("registry config: {e}")))?;
+        let log = std::fs::File::create(dir.join("registry.log")).map_err(|e| Error::env(format!("registry log: {e}")))?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve").arg(&config_path).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        // Die with the process that started us, so a killed test leaves no registry behind.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|e| {
+            Error::env(format!(
+                "cannot start {bin}: {e}\n  hint: run scripts/setup.sh (installs Debian's docker-registry)"
+            ))
+        })?;
+        let registry = Registry { child, dir, addr };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(&registry.addr).is_ok() {
+                return Ok(registry);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(Error::env(format!("registry on {} did not start", registry.addr)))
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

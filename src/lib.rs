@@ -1,0 +1,77 @@
+//! slipway deploys Docker Compose stacks so that the way back is never lost.
+//!
+//! `run` parses the command line, resolves settings, dispatches to one
+//! command, and prints the error (once) with its exit code. The layout
+//! follows the design: `config` (slipway.toml), `engine` (Docker, Compose,
+//! processes), `probe` (health and smoke checks), `state` (history, journal,
+//! lock), `pipeline` (the deploy transaction and its decisions), `commands`
+//! (one per subcommand), `output` (the printer).
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod fixture;
+pub mod output;
+pub mod pipeline;
+pub mod probe;
+pub mod settings;
+pub mod state;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use error::{Error, Exit, Result};
+use output::Printer;
+use settings::Settings;
+
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { Exit::Usage as u8 } else { 0 });
+        }
+    };
+    let out = Printer::new(cli.json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(Exit::Usage as u8);
+        }
+    };
+    match runtime.block_on(dispatch(&cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            if out.json && !matches!(cli.command, Command::Deploy(_) | Command::Rollback(_) | Command::Smoke { .. }) {
+                out.json(&serde_json::json!({
+                    "error": { "kind": e.kind(), "message": e.to_string(), "exit": e.exit() as u8 }
+                }));
+            }
+            ExitCode::from(e.exit() as u8)
+        }
+    }
+}
+
+async fn dispatch(cli: &Cli) -> Result<()> {
+    if let Command::Demo { keep, clean } = cli.command {
+        return commands::demo::run(Printer::new(cli.json), keep, clean).await;
+    }
+    let s = Settings::resolve(cli)?;
+    match &cli.command {
+        Command::Deploy(args) => commands::deploy::run(s, args).await,
+        Command::Rollback(args) => commands::rollback::run(s, args).await,
+        Command::Status => commands::status::run(s).await,
+        Command::History { limit } => commands::history::run(s, *limit),
+        Command::Smoke { url } => commands::smoke::run(s, url.clone()).await,
+        Command::Check => commands::check::run(s).await,
+        Command::Recover => commands::recover::run(s).await,
+        Command::Prune { dry_run } => commands::prune::run(s, *dry_run).await,
+        Command::Demo { .. } => Err(Error::Usage("unreachable".into())),
+    }
+}

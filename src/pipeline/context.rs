@@ -1,0 +1,165 @@
+//! Everything one command needs about one environment, resolved before any
+//! work starts: config, Docker, the compose model, state, and which image
+//! repository each deployed service comes from.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::names::{check_repository, split_image};
+use crate::config::{Config, Environment};
+use crate::engine::compose::{self, Model};
+use crate::engine::exec;
+use crate::engine::{Compose, Docker};
+use crate::error::{Error, Result};
+use crate::output::Printer;
+use crate::probe::Vars;
+use crate::state::State;
+
+pub struct Ctx {
+    pub cfg: Config,
+    pub env: Environment,
+    pub docker: Docker,
+    pub compose: Compose,
+    pub state: State,
+    pub out: Printer,
+    pub model: Model,
+    /// Deployed service → image repository (no tag).
+    pub repos: BTreeMap<String, String>,
+}
+
+const COMPOSE_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn state_dir(cfg: &Config) -> PathBuf {
+    cfg.dir.join(".slipway")
+}
+
+pub fn compose_for(cfg: &Config, env: &Environment) -> Compose {
+    Compose {
+        project: cfg.project.clone(),
+        dir: cfg.dir.clone(),
+        files: cfg.compose_files.clone(),
+        env_file: cfg.env_file_path(env),
+    }
+}
+
+impl Ctx {
+    /// Preflight up to the lock: the env file exists, Docker and Compose v2
+    /// answer, and every deployed service is in the compose model with a
+    /// known repository. Changes nothing.
+    pub async fn open(cfg: Config, env: Environment, out: Printer) -> Result<Ctx> {
+        if let Some(path) = cfg.env_file_path(&env) {
+            if !path.is_file() {
+                return Err(Error::Preflight(format!(
+                    "env file {} (environments.{}.env_file) does not exist",
+                    path.display(),
+                    env.name
+                )));
+            }
+        }
+        let docker = Docker::connect().await?;
+        check_compose().await?;
+        let compose = compose_for(&cfg, &env);
+        let model = load_model(&compose).await?;
+        let repos = resolve_repos(&cfg, &model)?;
+        let state = State::open(&state_dir(&cfg))?;
+        Ok(Ctx {
+            cfg,
+            env,
+            docker,
+            compose,
+            state,
+            out,
+            model,
+            repos,
+        })
+    }
+
+    pub fn vars(&self, tag: &str) -> Vars {
+        Vars {
+            url: self.env.url.clone().unwrap_or_default(),
+            env: self.env.name.clone(),
+            tag: tag.to_string(),
+        }
+    }
+
+    pub fn managed_repos(&self) -> BTreeSet<String> {
+        self.repos.values().cloned().collect()
+    }
+
+    /// Where this environment's generated compose overrides live.
+    pub fn override_path(&self, release: i64) -> PathBuf {
+        state_dir(&self.cfg).join(&self.env.name).join(format!("release-{release}.yml"))
+    }
+
+    pub fn depends_on(&self) -> BTreeMap<String, Vec<String>> {
+        self.model
+            .services
+            .iter()
+            .map(|(name, s)| (name.clone(), s.depends_on.keys().cloned().collect()))
+            .collect()
+    }
+}
+
+pub async fn check_compose() -> Result<()> {
+    let install = "\n  hint: slipway needs Docker Compose v2 (`docker compose`); install the docker-compose-plugin package, or run scripts/setup.sh";
+    let out = exec::run(&Compose::version(), Duration::from_secs(20))
+        .await
+        .map_err(|e| Error::Preflight(format!("cannot run `docker compose version`: {e}{install}")))?;
+    if !out.success() {
+        return Err(Error::Preflight(format!(
+            "`docker compose` is not available: {}{install}",
+            out.tail()
+        )));
+    }
+    match compose::parse_version(&out.stdout) {
+        Some((major, _)) if major >= 2 => Ok(()),
+        _ => Err(Error::Preflight(format!(
+            "`docker compose version` says {}; slipway needs v2{install}",
+            out.stdout.trim()
+        ))),
+    }
+}
+
+pub async fn load_model(compose: &Compose) -> Result<Model> {
+    let cmd = compose.config();
+    let out = exec::run(&cmd, COMPOSE_TIMEOUT)
+        .await
+        .map_err(|e| Error::Preflight(format!("cannot run `{}`: {e}", cmd.display())))?;
+    if !out.success() {
+        return Err(Error::Preflight(format!(
+            "compose cannot read the project ({}):\n{}",
+            compose.files.join(", "),
+            out.tail()
+        )));
+    }
+    compose::parse_model(&out.stdout).map_err(Error::Preflight)
+}
+
+/// Service → repository, from slipway.toml or else the compose image without its tag.
+pub fn resolve_repos(cfg: &Config, model: &Model) -> Result<BTreeMap<String, String>> {
+    let mut repos = BTreeMap::new();
+    for (name, svc) in &cfg.services {
+        let Some(m) = model.services.get(name) else {
+            return Err(Error::Preflight(format!(
+                "service `{name}` in {} is not in the compose files ({}){}",
+                cfg.path.display(),
+                cfg.compose_files.join(", "),
+                crate::config::did_you_mean(name, model.services.keys().map(String::as_str))
+            )));
+        };
+        let repo = match (&svc.image, &m.image) {
+            (Some(r), _) => r.clone(),
+            (None, Some(image)) => split_image(image).0.to_string(),
+            (None, None) => {
+                return Err(Error::Preflight(format!(
+                    "service `{name}` has no image in compose; set services.{name}.image in {}",
+                    cfg.path.display()
+                )))
+            }
+        };
+        check_repository(&repo).map_err(|m| Error::Preflight(format!("service `{name}`: {m}")))?;
+        repos.insert(name.clone(), repo);
+    }
+    Ok(repos)
+}

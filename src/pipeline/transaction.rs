@@ -1,0 +1,545 @@
+//! The deploy transaction, PRODUCT.md steps 1–8, shared by `deploy` (new
+//! images, pulled) and `rollback` (a recorded release's exact images).
+//!
+//! Each step is journaled before it acts. Steps 1–3 change nothing that runs:
+//! a failure there marks the release `aborted` (exit 2). A failure at 4–6
+//! restores the way back (exit 1), or says what runs if that fails (exit 3).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::names::split_image;
+use crate::engine::compose::pin_override;
+use crate::engine::exec;
+use crate::error::{Error, Result};
+use crate::probe::health::{Target, Wait};
+use crate::probe::report;
+use crate::probe::smoke::Suite;
+use crate::state::{self, EnvLock, Kind, Release, ServiceImage, Status};
+
+use super::context::{state_dir, Ctx};
+use super::plan;
+use super::prune;
+
+/// Where the new release's images come from.
+pub enum Desired {
+    /// Deploy: pull `<repo>:<tag>` for every service.
+    Pull { tag: String },
+    /// Rollback: the exact images of a recorded release.
+    Restore { release: Box<Release> },
+}
+
+/// Where a deploy came from, for history and notifications.
+#[derive(Debug, Clone, Default)]
+pub struct Ci {
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    pub run_url: Option<String>,
+}
+
+pub struct Request {
+    pub kind: Kind,
+    pub desired: Desired,
+    pub ci: Ci,
+}
+
+/// The release as recorded at the end (if one was started), and how it ended.
+pub struct Outcome {
+    pub release: Option<Release>,
+    pub result: Result<()>,
+}
+
+const UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+const PULL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1800);
+
+pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
+    // 1. Preflight (config, Docker and Compose were checked by Ctx::open).
+    let step = ctx.out.step("preflight");
+    let lock = match EnvLock::acquire(&state_dir(&ctx.cfg), &ctx.env.name, req.kind.as_str()) {
+        Ok((lock, stale)) => {
+            if let Some(s) = stale {
+                ctx.out.warn(format!(
+                    "took over a stale lock left by {} (pid {} on {}, since {})",
+                    s.command, s.pid, s.host, s.since
+                ));
+            }
+            lock
+        }
+        Err(e) => {
+            step.fail("environment is locked");
+            return Outcome { release: None, result: Err(e) };
+        }
+    };
+    let current = match preflight(ctx).await {
+        Ok(c) => c,
+        Err(e) => {
+            step.fail(e.to_string());
+            return Outcome { release: None, result: Err(e) };
+        }
+    };
+    step.done(match &current {
+        Some(c) => format!("live release {} ({})", c.id, c.tag.as_deref().unwrap_or("adopted")),
+        None => "no live release yet".to_string(),
+    });
+
+    let tag = match &req.desired {
+        Desired::Pull { tag } => Some(tag.clone()),
+        Desired::Restore { release } => release.tag.clone(),
+    };
+    let mut release = Release {
+        id: 0,
+        env: ctx.env.name.clone(),
+        kind: req.kind,
+        tag: tag.clone(),
+        status: Status::InProgress,
+        started_at: state::now(),
+        finished_at: None,
+        reason: None,
+        previous: current.as_ref().map(|c| c.id),
+        services: BTreeMap::new(),
+        commit: req.ci.commit.clone(),
+        branch: req.ci.branch.clone(),
+        run_url: req.ci.run_url.clone(),
+    };
+    release.id = match ctx.state.begin(&release) {
+        Ok(id) => id,
+        Err(e) => return Outcome { release: None, result: Err(e) },
+    };
+    ctx.out.line(format!(
+        "  {} {} → release {}{}",
+        req.kind.as_str(),
+        ctx.env.name,
+        release.id,
+        tag.as_deref().map(|t| format!(" ({t})")).unwrap_or_default()
+    ));
+
+    // 2–3. Resolve the new images and pin the way back. Nothing running changes.
+    let prepared = async {
+        let images = resolve(ctx, release.id, &req.desired).await?;
+        ctx.state.set_services(release.id, &images)?;
+        pin(ctx, release.id, current.as_ref(), &images).await?;
+        Ok::<_, Error>(images)
+    }
+    .await;
+    let images = match prepared {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = ctx.state.finish(release.id, Status::Aborted, Some(&e.to_string()));
+            return finished(ctx, release.id, Err(e));
+        }
+    };
+    release.services = images.clone();
+
+    // 4–6. Roll out, wait healthy, smoke test.
+    let verified = roll_out_and_verify(ctx, release.id, &images, tag.as_deref().unwrap_or("")).await;
+
+    let result = match verified {
+        // 7. Commit.
+        Ok(()) => commit(ctx, &release, current.as_ref()).await,
+        // 8. Or roll back.
+        Err(reason) => restore(ctx, &release, current.as_ref(), &reason).await,
+    };
+    drop(lock);
+    finished(ctx, release.id, result)
+}
+
+fn finished(ctx: &Ctx, id: i64, result: Result<()>) -> Outcome {
+    Outcome {
+        release: ctx.state.release(id).ok().flatten(),
+        result,
+    }
+}
+
+/// The checks that need state: no unfinished release; the live release
+/// (adopting what runs on a first deploy).
+async fn preflight(ctx: &Ctx) -> Result<Option<Release>> {
+    let history = ctx.state.history(&ctx.env.name, None)?;
+    if let Some(u) = plan::unfinished(&history) {
+        return Err(Error::Preflight(format!(
+            "release {} ({}, started {}) did not finish\n  hint: run `slipway recover --env {}` to finish or undo it first",
+            u.id,
+            u.kind.as_str(),
+            u.started_at,
+            ctx.env.name
+        )));
+    }
+    match plan::current(&history) {
+        Some(c) => Ok(Some(c.clone())),
+        None => adopt(ctx).await,
+    }
+}
+
+/// First deploy in an environment that already runs: record what runs as an
+/// `adopt` release, so even this deploy can roll back.
+async fn adopt(ctx: &Ctx) -> Result<Option<Release>> {
+    let mut services = BTreeMap::new();
+    for svc in ctx.repos.keys() {
+        let containers = ctx.docker.containers(&ctx.cfg.project, Some(svc)).await?;
+        if let Some(c) = containers.iter().find(|c| c.state == "running") {
+            services.insert(
+                svc.clone(),
+                ServiceImage {
+                    image: c.image.clone(),
+                    image_id: c.image_id.clone(),
+                },
+            );
+        }
+    }
+    if services.is_empty() {
+        return Ok(None);
+    }
+    let now = state::now();
+    let mut r = Release {
+        id: 0,
+        env: ctx.env.name.clone(),
+        kind: Kind::Adopt,
+        tag: None,
+        status: Status::Succeeded,
+        started_at: now.clone(),
+        finished_at: Some(now),
+        reason: Some("what ran when slipway first deployed this environment".into()),
+        previous: None,
+        services,
+        commit: None,
+        branch: None,
+        run_url: None,
+    };
+    r.id = ctx.state.begin(&r)?;
+    tag_release(ctx, r.id, &r.services).await?;
+    ctx.out.line(format!("  adopted the running services as release {}", r.id));
+    Ok(Some(r))
+}
+
+fn repo(ctx: &Ctx, svc: &str, image: &str) -> String {
+    ctx.repos
+        .get(svc)
+        .cloned()
+        .unwrap_or_else(|| split_image(image).0.to_string())
+}
+
+/// Give a release's images its immutable per-release tag.
+async fn tag_release(ctx: &Ctx, id: i64, images: &BTreeMap<String, ServiceImage>) -> Result<()> {
+    let tag = plan::release_tag(&ctx.env.name, id);
+    for (svc, img) in images {
+        ctx.docker.tag(&img.image_id, &repo(ctx, svc, &img.image), &tag).await?;
+    }
+    Ok(())
+}
+
+/// Step 2: the new images, resolved to IDs.
+async fn resolve(ctx: &Ctx, id: i64, desired: &Desired) -> Result<BTreeMap<String, ServiceImage>> {
+    match desired {
+        Desired::Pull { tag } => pull(ctx, id, tag).await,
+        Desired::Restore { release } => {
+            let step = ctx.out.step("images");
+            for (svc, img) in &release.services {
+                if ctx.docker.image_id(&img.image_id).await?.is_none() {
+                    let msg = format!(
+                        "image of release {} for {svc} ({}, {}) is no longer on this host",
+                        release.id, img.image, img.image_id
+                    );
+                    step.fail(&msg);
+                    return Err(Error::Preflight(msg));
+                }
+            }
+            step.done(format!("release {}'s images are present", release.id));
+            Ok(release.services.clone())
+        }
+    }
+}
+
+async fn pull(ctx: &Ctx, id: i64, tag: &str) -> Result<BTreeMap<String, ServiceImage>> {
+    let step = ctx.out.step("pull");
+    let refs: BTreeMap<String, String> = ctx
+        .repos
+        .iter()
+        .map(|(svc, repo)| (svc.clone(), format!("{repo}:{tag}")))
+        .collect();
+    ctx.state.journal(id, "pull", &refs.values().cloned().collect::<Vec<_>>().join(" "))?;
+    let file = ctx.override_path(id).with_file_name(format!("pull-{id}.yml"));
+    write_file(&file, &pin_override(&refs, "always"))?;
+    let services: Vec<String> = refs.keys().cloned().collect();
+    step.set(services.join(", "));
+    let out = exec::run(&ctx.compose.pull(&file, &services), PULL_TIMEOUT)
+        .await
+        .map_err(|e| Error::Pull(format!("cannot run docker compose: {e}")))?;
+    if !out.success() {
+        let why = if out.timed_out { "timed out".to_string() } else { out.tail() };
+        step.fail("");
+        return Err(Error::Pull(format!(
+            "docker compose pull {}:\n{why}\n  nothing running was changed",
+            refs.values().cloned().collect::<Vec<_>>().join(" ")
+        )));
+    }
+    let mut images = BTreeMap::new();
+    for (svc, image) in refs {
+        let Some(image_id) = ctx.docker.image_id(&image).await? else {
+            step.fail("");
+            return Err(Error::Pull(format!("{image} is not on this host after the pull")));
+        };
+        images.insert(svc, ServiceImage { image, image_id });
+    }
+    step.done(services.join(", "));
+    Ok(images)
+}
+
+/// Step 3: the live release's images get `:rollback` and their release tag;
+/// the new images get theirs. Refuses if the way back is already gone.
+async fn pin(ctx: &Ctx, id: i64, current: Option<&Release>, images: &BTreeMap<String, ServiceImage>) -> Result<()> {
+    let step = ctx.out.step("pin");
+    ctx.state.journal(id, "pin", &current.map(|c| c.id.to_string()).unwrap_or_default())?;
+    if let Some(c) = current {
+        for (svc, img) in &c.services {
+            if ctx.docker.image_id(&img.image_id).await?.is_none() {
+                let msg = format!(
+                    "the way back is gone: release {}'s image for {svc} ({}) is not on this host; \
+                     nothing was changed\n  hint: `slipway rollback --to ID` to a release whose images exist, \
+                     or restore the image",
+                    c.id, img.image_id
+                );
+                step.fail("");
+                return Err(Error::Preflight(msg));
+            }
+            ctx.docker
+                .tag(&img.image_id, &repo(ctx, svc, &img.image), &ctx.env.rollback_tag)
+                .await?;
+        }
+        tag_release(ctx, c.id, &c.services).await?;
+    }
+    tag_release(ctx, id, images).await?;
+    step.done(match current {
+        Some(c) => format!(":{} → release {}", ctx.env.rollback_tag, c.id),
+        None => "nothing to go back to (first release)".to_string(),
+    });
+    Ok(())
+}
+
+/// Steps 4–6. The error is the reason, in words, for history.
+async fn roll_out_and_verify(
+    ctx: &Ctx,
+    id: i64,
+    images: &BTreeMap<String, ServiceImage>,
+    tag: &str,
+) -> Result<(), String> {
+    roll_out(ctx, id, images, tag).await?;
+
+    let step = ctx.out.step("smoke");
+    ctx.state.journal(id, "smoke", "").map_err(|e| e.to_string())?;
+    let suite = Suite {
+        checks: &ctx.cfg.smoke,
+        vars: ctx.vars(tag),
+        compose: &ctx.compose,
+        cwd: &ctx.cfg.dir,
+        timeout: ctx.env.smoke_timeout,
+    }
+    .run()
+    .await;
+    let failed = suite.failed().count();
+    if suite.ok {
+        step.done(format!("{} checks passed", suite.checks.len()));
+    } else {
+        step.fail(format!("{failed} of {} checks failed", suite.checks.len()));
+    }
+    if !suite.checks.is_empty() && !ctx.out.json {
+        eprint!("{}", report::text(&suite));
+    }
+    if suite.ok {
+        Ok(())
+    } else {
+        Err(suite.reason())
+    }
+}
+
+/// Steps 4–5 for one set of images: `up` each service pinned to its release
+/// tag, wave by wave, each wave healthy before the next.
+async fn roll_out(ctx: &Ctx, id: i64, images: &BTreeMap<String, ServiceImage>, tag: &str) -> Result<(), String> {
+    let file = ctx.override_path(id);
+    let release_tag = plan::release_tag(&ctx.env.name, id);
+    let pinned: BTreeMap<String, String> = images
+        .iter()
+        .map(|(svc, img)| (svc.clone(), format!("{}:{release_tag}", repo(ctx, svc, &img.image))))
+        .collect();
+    write_file(&file, &pin_override(&pinned, "never")).map_err(|e| e.to_string())?;
+    let services: BTreeSet<String> = images.keys().cloned().collect();
+    let vars = ctx.vars(tag);
+    for wave in plan::waves(&services, &ctx.depends_on(), ctx.env.max_parallel) {
+        let step = ctx.out.step("rollout");
+        step.set(wave.join(", "));
+        let ups = wave.iter().map(|svc| {
+            let file = &file;
+            async move {
+                ctx.state
+                    .journal(id, "rollout", svc)
+                    .map_err(|e| e.to_string())?;
+                let out = exec::run(&ctx.compose.up(file, svc), UP_TIMEOUT)
+                    .await
+                    .map_err(|e| format!("{svc}: cannot run docker compose: {e}"))?;
+                if out.success() {
+                    Ok(())
+                } else {
+                    Err(format!("{svc}: docker compose up failed: {}", out.tail()))
+                }
+            }
+        });
+        if let Err(e) = futures_util::future::try_join_all(ups).await {
+            step.fail(&e);
+            return Err(e);
+        }
+        step.done(wave.join(", "));
+
+        let step = ctx.out.step("health");
+        step.set(format!("waiting for {}", wave.join(", ")));
+        ctx.state.journal(id, "health", &wave.join(" ")).map_err(|e| e.to_string())?;
+        let targets: Vec<Target> = wave
+            .iter()
+            .map(|svc| Target {
+                service: svc.clone(),
+                image_id: images[svc].image_id.clone(),
+                mode: ctx
+                    .cfg
+                    .services
+                    .get(svc)
+                    .map_or(crate::config::Health::Auto, |s| s.health.clone()),
+            })
+            .collect();
+        let wait = Wait {
+            docker: &ctx.docker,
+            project: &ctx.cfg.project,
+            timeout: ctx.env.health_timeout,
+            interval: ctx.env.health_interval,
+            readiness_delay: ctx.env.readiness_delay,
+            vars: &vars,
+        };
+        if let Err(e) = wait.all(&targets).await {
+            step.fail(&e);
+            return Err(e);
+        }
+        step.done(format!("{} healthy", wave.join(", ")));
+    }
+    Ok(())
+}
+
+/// Step 7: mark succeeded, then prune; a prune problem is only a warning.
+async fn commit(ctx: &Ctx, release: &Release, current: Option<&Release>) -> Result<()> {
+    ctx.state.journal(release.id, "commit", "")?;
+    ctx.state.finish(release.id, Status::Succeeded, None)?;
+    ctx.out.line(format!(
+        "  release {} is live{}",
+        release.id,
+        current.map(|c| format!("; :{} = release {}", ctx.env.rollback_tag, c.id)).unwrap_or_default()
+    ));
+    let step = ctx.out.step("prune");
+    match prune::run(ctx, false).await {
+        Ok(p) => {
+            step.done(format!("{} images removed, {} kept", p.delete.len(), p.keep.len()));
+        }
+        Err(e) => {
+            step.fail("");
+            ctx.out.warn(format!("prune failed (the release is live and fine): {e}"));
+        }
+    }
+    Ok(())
+}
+
+/// Put `target` back exactly (or, with no target, remove what `failed`
+/// started), and verify it is healthy. Used by step 8 and by `recover`.
+pub async fn restore_release(ctx: &Ctx, failed: &Release, target: Option<&Release>) -> Result<(), String> {
+    let file = ctx.override_path(failed.id);
+    let step = ctx.out.step("restore");
+    // Services the failed release runs that the target did not: take them down.
+    let extra: Vec<&String> = failed
+        .services
+        .keys()
+        .filter(|s| target.is_none_or(|t| !t.services.contains_key(*s)))
+        .collect();
+    for svc in &extra {
+        let out = exec::run(&ctx.compose.remove(&file, svc), UP_TIMEOUT).await;
+        if !out.as_ref().is_ok_and(|o| o.success()) {
+            let why = format!("{svc}: could not remove its container");
+            step.fail(&why);
+            return Err(why);
+        }
+    }
+    let Some(target) = target else {
+        step.done("no earlier release: removed the new containers");
+        return Ok(());
+    };
+    step.done(format!("back to release {}", target.id));
+    roll_out(ctx, target.id, &target.services, target.tag.as_deref().unwrap_or("")).await
+}
+
+/// Step 8: put the live release back, verify it, and say what happened.
+async fn restore(ctx: &Ctx, release: &Release, target: Option<&Release>, reason: &str) -> Result<()> {
+    let _ = ctx.state.journal(release.id, "restore", &target.map(|t| t.id.to_string()).unwrap_or_default());
+    ctx.out.line(format!("  rolling back: {reason}"));
+    match (restore_release(ctx, release, target).await, target) {
+        (Ok(()), None) => {
+            let why = format!("{reason}; no earlier release to restore, the new containers were removed");
+            ctx.state.finish(release.id, Status::RolledBack, Some(&why))?;
+            Err(Error::RolledBack(format!("release {} failed: {why}", release.id)))
+        }
+        (Ok(()), Some(target)) => {
+            ctx.state.finish(release.id, Status::RolledBack, Some(reason))?;
+            // `:rollback` goes back to naming what precedes the live release.
+            if let Some(prev) = target.previous.and_then(|p| ctx.state.release(p).ok().flatten()) {
+                for (svc, img) in &prev.services {
+                    if ctx.docker.image_id(&img.image_id).await?.is_some() {
+                        let _ = ctx
+                            .docker
+                            .tag(&img.image_id, &repo(ctx, svc, &img.image), &ctx.env.rollback_tag)
+                            .await;
+                    }
+                }
+            }
+            Err(Error::RolledBack(format!(
+                "release {} failed: {reason}
+release {} is restored and healthy",
+                release.id, target.id
+            )))
+        }
+        (Err(restore_err), _) => {
+            let back = target.map_or("the earlier state".to_string(), |t| format!("release {}", t.id));
+            let why = format!("{reason}; restoring {back} failed: {restore_err}");
+            ctx.state.finish(release.id, Status::Failed, Some(&why))?;
+            let now = describe_services(ctx).await;
+            let hint = match target {
+                Some(t) => format!("fix the cause, then `slipway rollback --env {} --to {}`", ctx.env.name, t.id),
+                None => "fix the cause, then deploy again".to_string(),
+            };
+            Err(Error::Broken(format!(
+                "release {} failed and {back} could not be restored: {restore_err}\n\
+                 original failure: {reason}\nwhat runs now:\n{now}\n  a human must act: {hint}",
+                release.id
+            )))
+        }
+    }
+}
+
+pub async fn describe_services(ctx: &Ctx) -> String {
+    let mut lines = Vec::new();
+    for svc in ctx.repos.keys() {
+        match ctx.docker.containers(&ctx.cfg.project, Some(svc)).await {
+            Ok(cs) if cs.is_empty() => lines.push(format!("  {svc}: no container")),
+            Ok(cs) => {
+                for c in cs {
+                    lines.push(format!(
+                        "  {svc}: {} runs {} ({}), {}, health {}",
+                        c.name,
+                        c.image,
+                        c.image_id,
+                        c.state,
+                        c.health.as_str()
+                    ));
+                }
+            }
+            Err(e) => lines.push(format!("  {svc}: cannot ask Docker: {e}")),
+        }
+    }
+    lines.join("\n")
+}
+
+fn write_file(path: &std::path::Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::env(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    std::fs::write(path, text).map_err(|e| Error::env(format!("cannot write {}: {e}", path.display())))
+}

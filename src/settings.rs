@@ -1,0 +1,86 @@
+//! Flags + slipway.toml + the process environment, resolved once per command
+//! before any work starts.
+
+use crate::cli::{CiArgs, Cli};
+use crate::config::{Config, Environment};
+use crate::error::Result;
+use crate::output::Printer;
+use crate::pipeline::transaction::Ci;
+
+pub struct Settings {
+    pub config: Config,
+    pub env: Environment,
+    pub out: Printer,
+}
+
+impl Settings {
+    pub fn resolve(cli: &Cli) -> Result<Settings> {
+        let config = Config::load(&cli.config)?;
+        let env = config.environment(cli.env.as_deref())?.clone();
+        Ok(Settings {
+            config,
+            env,
+            out: Printer::new(cli.json),
+        })
+    }
+}
+
+/// CI context from flags, else GitHub Actions' or GitLab CI's standard variables.
+pub fn ci_context(args: &CiArgs, var: impl Fn(&str) -> Option<String>) -> Ci {
+    let github_run = || {
+        Some(format!(
+            "{}/{}/actions/runs/{}",
+            var("GITHUB_SERVER_URL")?,
+            var("GITHUB_REPOSITORY")?,
+            var("GITHUB_RUN_ID")?
+        ))
+    };
+    Ci {
+        commit: args.commit.clone().or_else(|| var("GITHUB_SHA")).or_else(|| var("CI_COMMIT_SHA")),
+        branch: args
+            .branch
+            .clone()
+            .or_else(|| var("GITHUB_REF_NAME"))
+            .or_else(|| var("CI_COMMIT_REF_NAME")),
+        run_url: args.run_url.clone().or_else(github_run).or_else(|| var("CI_JOB_URL")),
+    }
+}
+
+pub fn process_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_actions_variables_fill_ci_context() {
+        let vars = |k: &str| {
+            match k {
+                "GITHUB_SHA" => Some("abc123"),
+                "GITHUB_REF_NAME" => Some("develop"),
+                "GITHUB_SERVER_URL" => Some("https://github.com"),
+                "GITHUB_REPOSITORY" => Some("acme/goodgo"),
+                "GITHUB_RUN_ID" => Some("42"),
+                _ => None,
+            }
+            .map(String::from)
+        };
+        let none = CiArgs {
+            commit: None,
+            branch: None,
+            run_url: None,
+        };
+        let ci = ci_context(&none, vars);
+        assert_eq!(ci.commit.as_deref(), Some("abc123"));
+        assert_eq!(ci.branch.as_deref(), Some("develop"));
+        assert_eq!(ci.run_url.as_deref(), Some("https://github.com/acme/goodgo/actions/runs/42"));
+        let flags = CiArgs {
+            commit: Some("def".into()),
+            branch: None,
+            run_url: None,
+        };
+        assert_eq!(ci_context(&flags, vars).commit.as_deref(), Some("def"));
+    }
+}

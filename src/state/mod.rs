@@ -1,0 +1,168 @@
+//! What slipway remembers between runs, under `.slipway/` beside the config:
+//! release history and the step journal in SQLite (WAL, synchronous=FULL, so
+//! a journal entry written before a step survives a crash during it), and one
+//! lock file per environment.
+
+mod lock;
+mod release;
+
+pub use lock::{EnvLock, LockInfo, LockState};
+pub use release::{Kind, Release, ServiceImage, Status};
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::{Error, Result};
+
+pub struct State {
+    conn: Connection,
+    dir: PathBuf,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS releases (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    env         TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    tag         TEXT,
+    status      TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    reason      TEXT,
+    previous_id INTEGER,
+    services    TEXT NOT NULL,
+    git_commit  TEXT,
+    branch      TEXT,
+    run_url     TEXT
+);
+CREATE INDEX IF NOT EXISTS releases_env ON releases(env, id);
+CREATE TABLE IF NOT EXISTS journal (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    release_id INTEGER NOT NULL REFERENCES releases(id),
+    step       TEXT NOT NULL,
+    detail     TEXT,
+    at         TEXT NOT NULL
+);
+";
+
+pub fn now() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| jiff::Timestamp::now().to_string())
+}
+
+impl State {
+    /// Open (creating if needed) the state folder `dir`.
+    pub fn open(dir: &Path) -> Result<State> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::env(format!("cannot create state folder {}: {e}", dir.display())))?;
+        let conn = Connection::open(dir.join("state.db"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(State {
+            conn,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn begin(&self, r: &Release) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO releases (env, kind, tag, status, started_at, finished_at, reason, previous_id, services, git_commit, branch, run_url)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                r.env,
+                r.kind.as_str(),
+                r.tag,
+                r.status.as_str(),
+                r.started_at,
+                r.finished_at,
+                r.reason,
+                r.previous,
+                release::services_json(&r.services),
+                r.commit,
+                r.branch,
+                r.run_url
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Record the resolved images of a release (after pull, before anything runs them).
+    pub fn set_services(&self, id: i64, services: &std::collections::BTreeMap<String, ServiceImage>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE releases SET services = ?2 WHERE id = ?1",
+            params![id, release::services_json(services)],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_previous(&self, id: i64, previous: Option<i64>) -> Result<()> {
+        self.conn
+            .execute("UPDATE releases SET previous_id = ?2 WHERE id = ?1", params![id, previous])?;
+        Ok(())
+    }
+
+    pub fn finish(&self, id: i64, status: Status, reason: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE releases SET status = ?2, reason = ?3, finished_at = ?4 WHERE id = ?1",
+            params![id, status.as_str(), reason, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Releases of `env`, newest first.
+    pub fn history(&self, env: &str, limit: Option<usize>) -> Result<Vec<Release>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {} FROM releases WHERE env = ?1 ORDER BY id DESC LIMIT ?2",
+            release::COLUMNS
+        ))?;
+        let limit = limit.map_or(-1, |l| l as i64);
+        let rows = stmt.query_map(params![env, limit], release::from_row)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
+    }
+
+    /// Every release of every environment (prune keeps what any of them needs).
+    pub fn all_releases(&self) -> Result<Vec<Release>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {} FROM releases ORDER BY id DESC", release::COLUMNS))?;
+        let rows = stmt.query_map([], release::from_row)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
+    }
+
+    pub fn release(&self, id: i64) -> Result<Option<Release>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {} FROM releases WHERE id = ?1", release::COLUMNS),
+                params![id],
+                release::from_row,
+            )
+            .optional()
+            .map_err(Into::into)
+    }
+
+    /// Journal a step before it acts.
+    pub fn journal(&self, release: i64, step: &str, detail: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO journal (release_id, step, detail, at) VALUES (?1, ?2, ?3, ?4)",
+            params![release, step, detail, now()],
+        )?;
+        Ok(())
+    }
+
+    pub fn journal_of(&self, release: i64) -> Result<Vec<(String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT step, COALESCE(detail, '') FROM journal WHERE release_id = ?1 ORDER BY id")?;
+        let rows = stmt.query_map(params![release], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
+    }
+}
