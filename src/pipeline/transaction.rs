@@ -361,6 +361,7 @@ async fn roll_out(ctx: &Ctx, id: i64, images: &BTreeMap<String, ServiceImage>, t
     write_file(&file, &pin_override(&pinned, "never")).map_err(|e| e.to_string())?;
     let services: BTreeSet<String> = images.keys().cloned().collect();
     let vars = ctx.vars(tag);
+    let mut first_up = true;
     for wave in plan::waves(&services, &ctx.depends_on(), ctx.env.max_parallel) {
         let step = ctx.out.step("rollout");
         step.set(wave.join(", "));
@@ -380,7 +381,19 @@ async fn roll_out(ctx: &Ctx, id: i64, images: &BTreeMap<String, ServiceImage>, t
                 }
             }
         });
-        if let Err(e) = futures_util::future::try_join_all(ups).await {
+        // The first `up` of a rollout runs alone: concurrent first runs of
+        // compose would each create the project network and get two of them.
+        let mut ups = ups.collect::<Vec<_>>().into_iter();
+        let first = if first_up { ups.next() } else { None };
+        first_up = false;
+        let result = match first {
+            Some(f) => match f.await {
+                Ok(()) => futures_util::future::try_join_all(ups).await.map(|_| ()),
+                Err(e) => Err(e),
+            },
+            None => futures_util::future::try_join_all(ups).await.map(|_| ()),
+        };
+        if let Err(e) = result {
             step.fail(&e);
             return Err(e);
         }

@@ -1,0 +1,282 @@
+//! A test stack: a unique compose project in a temp folder, its own image
+//! repositories in the shared loopback registry, and the real `slipway`
+//! binary. Dropping it removes every container, network, volume and image it
+//! made.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use slipway::fixture::{self, App, Registry};
+
+/// One registry for the whole test binary, held by a thread that never ends
+/// (the registry is tied to the life of the thread that started it).
+pub fn registry() -> &'static str {
+    static ADDR: OnceLock<String> = OnceLock::new();
+    ADDR.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || match Registry::start() {
+            Ok(r) => {
+                let _ = tx.send(Ok(r.addr.clone()));
+                loop {
+                    std::thread::park();
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string()));
+            }
+        });
+        match rx.recv() {
+            Ok(Ok(addr)) => addr,
+            other => panic!("cannot start the test registry: {other:?}"),
+        }
+    })
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+pub fn docker(args: &[&str]) -> (bool, String) {
+    let out = Command::new("docker").args(args).output().expect("docker CLI");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+/// The image ID a reference resolves to locally.
+pub fn image_id(reference: &str) -> Option<String> {
+    let (ok, id) = docker(&["image", "inspect", "--format", "{{.Id}}", reference]);
+    ok.then_some(id)
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+pub struct Stack {
+    pub name: String,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub registry: &'static str,
+    pub health_timeout: String,
+    pub keep_releases: usize,
+    pub extra_config: String,
+}
+
+impl Stack {
+    /// `test` names the stack (and its compose project); it must be unique per test.
+    pub fn new(test: &str) -> Stack {
+        let registry = registry();
+        let name = format!("slipway-t-{test}-{}", std::process::id());
+        let stack = Stack {
+            name,
+            dir: tempfile::tempdir().expect("tempdir"),
+            port: fixture::free_port().expect("port"),
+            registry,
+            health_timeout: "30s".into(),
+            keep_releases: 5,
+            extra_config: String::new(),
+        };
+        stack.write();
+        stack
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path().join("slipway.toml")
+    }
+
+    pub fn repo(&self, service: &str) -> String {
+        format!("{}/{}/{service}", self.registry, self.name)
+    }
+
+    /// (Re)write the compose file and slipway.toml from the stack's settings.
+    pub fn write(&self) {
+        let compose = format!(
+            r#"services:
+  api:
+    image: {api}:v1
+    ports: ["127.0.0.1:{port}:8080"]
+    depends_on: [cache]
+  web:
+    image: {web}:v1
+  cache:
+    image: {base}
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+"#,
+            api = self.repo("api"),
+            web = self.repo("web"),
+            port = self.port,
+            base = fixture::BASE_IMAGE
+        );
+        let config = format!(
+            r#"project = "{name}"
+compose_files = ["docker-compose.yml"]
+
+[deploy]
+health_timeout = "{timeout}"
+readiness_delay = "1s"
+keep_releases = {keep}
+
+[environments.test]
+url = "http://127.0.0.1:{port}"
+
+[services.api]
+health = {{ http = "{{url}}/health", expect_json = {{ "$.status" = "ok" }} }}
+
+[services.web]
+
+[[smoke]]
+name = "api health"
+http = "{{url}}/health"
+expect_json = {{ "$.status" = "ok" }}
+
+[[smoke]]
+name = "core API"
+http = "{{url}}/smoke"
+expect_json = {{ "$.status" = "ok" }}
+{extra}"#,
+            name = self.name,
+            timeout = self.health_timeout,
+            keep = self.keep_releases,
+            port = self.port,
+            extra = self.extra_config
+        );
+        std::fs::write(self.path().join("docker-compose.yml"), compose).expect("compose file");
+        std::fs::write(self.config_path(), config).expect("config");
+    }
+
+    /// Build and push `service:tag`; returns the image ID a deploy must run.
+    pub fn publish(&self, service: &str, tag: &str, app: App) -> String {
+        let rt = runtime();
+        rt.block_on(async {
+            let docker = slipway::engine::Docker::connect().await.expect("docker");
+            fixture::ensure_base(&docker).await.expect("base image");
+            fixture::publish(&docker, app, &self.repo(service), tag).await.expect("publish")
+        })
+    }
+
+    /// Publish api and web at `tag`, both healthy; returns (api id, web id).
+    pub fn publish_good(&self, tag: &str) -> (String, String) {
+        (self.publish("api", tag, App::new(tag)), self.publish("web", tag, App::new(tag)))
+    }
+
+    /// Run the real binary with this stack's config.
+    pub fn slipway(&self, args: &[&str]) -> Run {
+        self.slipway_env(args, &[])
+    }
+
+    pub fn slipway_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_slipway"));
+        cmd.arg("--config").arg(self.config_path()).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run slipway");
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        eprintln!("$ slipway {}\n{}{}", args.join(" "), run.stderr, run.stdout);
+        run
+    }
+
+    pub fn deploy(&self, tag: &str) -> Run {
+        self.slipway(&["deploy", "--tag", tag])
+    }
+
+    pub fn compose(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new("docker")
+            .args(["compose", "--project-name", &self.name])
+            .args(args)
+            .current_dir(self.path())
+            .output()
+            .expect("docker compose");
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// The container of a service (exactly one expected).
+    pub fn container(&self, service: &str) -> Option<String> {
+        let (_, ids) = docker(&[
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.name),
+            "--filter",
+            &format!("label=com.docker.compose.service={service}"),
+        ]);
+        let ids: Vec<&str> = ids.lines().collect();
+        assert!(ids.len() <= 1, "{service}: more than one container: {ids:?}");
+        ids.first().map(|s| s.to_string())
+    }
+
+    /// The image ID the service's container runs.
+    pub fn running_image(&self, service: &str) -> String {
+        let c = self.container(service).unwrap_or_else(|| panic!("{service} has no container"));
+        docker(&["inspect", "--format", "{{.Image}}", &c]).1
+    }
+
+    pub fn state(&self, service: &str) -> String {
+        let c = self.container(service).unwrap_or_else(|| panic!("{service} has no container"));
+        docker(&["inspect", "--format", "{{.State.Status}}", &c]).1
+    }
+
+    pub fn history(&self) -> Vec<Value> {
+        let run = self.slipway(&["history", "--json"]);
+        assert_eq!(run.code, 0, "history: {}", run.stderr);
+        run.json().as_array().cloned().expect("array")
+    }
+
+    /// Start the unmanaged `cache` service (as a team would have it running).
+    pub fn start_cache(&self) -> String {
+        let (ok, err) = self.compose(&["up", "--detach", "--", "cache"]);
+        assert!(ok, "compose up cache: {err}");
+        self.container("cache").expect("cache container")
+    }
+
+    pub fn wait_until(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if f() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("timed out waiting for {what}");
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.compose(&["down", "--volumes", "--remove-orphans", "--timeout", "1"]);
+        let (_, list) = docker(&["images", "--format", "{{.ID}} {{.Repository}}"]);
+        let prefix = format!("{}/{}/", self.registry, self.name);
+        for line in list.lines() {
+            if let Some((id, repo)) = line.split_once(' ') {
+                if repo.starts_with(&prefix) {
+                    let _ = docker(&["rmi", "--force", id]);
+                }
+            }
+        }
+    }
+}

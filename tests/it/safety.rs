@@ -1,0 +1,37 @@
+//! Locks: a second run while one deploys exits 4 and names the holder.
+
+use std::process::Command;
+use std::time::Duration;
+
+use slipway::fixture::App;
+
+use crate::harness::Stack;
+
+#[test]
+fn a_second_deploy_while_one_runs_exits_4() {
+    let stack = Stack::new("lock");
+    stack.publish_good("v1");
+    let mut slow = App::new("v2");
+    slow.boot_delay = 6;
+    stack.publish("api", "v2", slow);
+    stack.publish("web", "v2", App::new("v2"));
+    assert_eq!(stack.deploy("v1").code, 0);
+
+    let mut first = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .arg("--config")
+        .arg(stack.config_path())
+        .args(["deploy", "--tag", "v2"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    stack.wait_until("the first deploy to hold the lock", Duration::from_secs(30), || {
+        !stack.slipway(&["status", "--json"]).json()["locked"].is_null()
+    });
+    let second = stack.deploy("v2");
+    assert_eq!(second.code, 4, "{}", second.stderr);
+    assert!(second.stderr.contains(&format!("pid {}", first.id())), "{}", second.stderr);
+    let status = first.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    // Lock released at the end: the next run gets it.
+    assert!(stack.slipway(&["status", "--json"]).json()["locked"].is_null());
+}
