@@ -13,7 +13,12 @@ use clap::{Args, Parser, Subcommand};
 )]
 pub struct Cli {
     /// Path to slipway.toml.
-    #[arg(long, global = true, default_value = "slipway.toml", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "slipway.toml",
+        value_name = "PATH"
+    )]
     pub config: PathBuf,
     /// Machine-readable output on stdout (progress stays on stderr).
     #[arg(long, global = true)]

@@ -54,7 +54,12 @@ impl App {
     }
 }
 
-fn tar_add(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) -> std::io::Result<()> {
+fn tar_add(
+    b: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    data: &[u8],
+    mode: u32,
+) -> std::io::Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_size(data.len() as u64);
     h.set_mode(mode);
@@ -115,7 +120,13 @@ fn rootfs(files: &[(&str, &[u8], u32)]) -> Result<Vec<u8>> {
 
 /// `docker import` a root filesystem as `repo:tag` with Dockerfile-style changes.
 /// One layer, no build steps: a fraction of a second per image.
-async fn import(docker: &Docker, repo: &str, tag: &str, tarball: Vec<u8>, changes: Vec<String>) -> Result<String> {
+async fn import(
+    docker: &Docker,
+    repo: &str,
+    tag: &str,
+    tarball: Vec<u8>,
+    changes: Vec<String>,
+) -> Result<String> {
     let opts = CreateImageOptions {
         from_src: Some("-".into()),
         repo: Some(repo.into()),
@@ -123,9 +134,10 @@ async fn import(docker: &Docker, repo: &str, tag: &str, tarball: Vec<u8>, change
         changes,
         ..Default::default()
     };
-    let mut stream = docker
-        .api()
-        .create_image(Some(opts), Some(bollard::body_full(tarball.into())), None);
+    let mut stream =
+        docker
+            .api()
+            .create_image(Some(opts), Some(bollard::body_full(tarball.into())), None);
     while let Some(item) = stream.next().await {
         let info = item.map_err(|e| Error::env(format!("docker import {repo}:{tag}: {e}")))?;
         if let Some(err) = info.error_detail.and_then(|d| d.message) {
@@ -155,9 +167,15 @@ pub async fn build(docker: &Docker, app: &App, repo: &str, tag: &str) -> Result<
     let nonce = nonce();
     let status = |ok: bool| if ok { "ok" } else { "broken" };
     let health = format!("{{\"status\":\"ok\",\"version\":\"{}\"}}\n", app.version);
-    let smoke = format!("{{\"status\":\"{}\",\"version\":\"{}\"}}\n", status(app.smoke_ok), app.version);
+    let smoke = format!(
+        "{{\"status\":\"{}\",\"version\":\"{}\"}}\n",
+        status(app.smoke_ok),
+        app.version
+    );
     let run = match app.behaviour {
-        Behaviour::Crash => "echo 'fixture: crashing at start on purpose' >&2\nexit 3\n".to_string(),
+        Behaviour::Crash => {
+            "echo 'fixture: crashing at start on purpose' >&2\nexit 3\n".to_string()
+        }
         _ => format!(
             "trap 'exit 0' TERM INT\nsleep {}\nhttpd -f -p 8080 -h /www &\nwait\n",
             app.boot_delay
@@ -175,8 +193,13 @@ pub async fn build(docker: &Docker, app: &App, repo: &str, tag: &str) -> Result<
         ("app/run.sh", run.as_bytes(), 0o755),
     ];
     let changes = vec![
-        format!("LABEL {LABEL}=1 {LABEL}.version={} {LABEL}.nonce={nonce}", app.version),
-        format!("HEALTHCHECK --interval=1s --timeout=3s --start-period=120s --retries=2 CMD {check}"),
+        format!(
+            "LABEL {LABEL}=1 {LABEL}.version={} {LABEL}.nonce={nonce}",
+            app.version
+        ),
+        format!(
+            "HEALTHCHECK --interval=1s --timeout=3s --start-period=120s --retries=2 CMD {check}"
+        ),
         "CMD [\"sh\", \"/app/run.sh\"]".into(),
     ];
     import(docker, repo, tag, rootfs(&files)?, changes).await
@@ -230,7 +253,8 @@ impl Registry {
             .find(|p| Path::new(p).exists())
             .unwrap_or("docker-registry");
         let dir = std::env::temp_dir().join(format!("slipway-registry-{}", nonce()));
-        std::fs::create_dir_all(dir.join("store")).map_err(|e| Error::env(format!("registry dir: {e}")))?;
+        std::fs::create_dir_all(dir.join("store"))
+            .map_err(|e| Error::env(format!("registry dir: {e}")))?;
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
         let config = format!(
@@ -241,9 +265,14 @@ impl Registry {
         std::fs::File::create(&config_path)
             .and_then(|mut f| f.write_all(config.as_bytes()))
             .map_err(|e| Error::env(format!("registry config: {e}")))?;
-        let log = std::fs::File::create(dir.join("registry.log")).map_err(|e| Error::env(format!("registry log: {e}")))?;
+        let log = std::fs::File::create(dir.join("registry.log"))
+            .map_err(|e| Error::env(format!("registry log: {e}")))?;
         let mut cmd = Command::new(bin);
-        cmd.arg("serve").arg(&config_path).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        cmd.arg("serve")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
         // Die with the process that started us, so a killed test leaves no registry behind.
         unsafe {
             use std::os::unix::process::CommandExt;
@@ -265,7 +294,10 @@ impl Registry {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(Error::env(format!("registry on {} did not start", registry.addr)))
+        Err(Error::env(format!(
+            "registry on {} did not start",
+            registry.addr
+        )))
     }
 }
 

@@ -37,7 +37,10 @@ pub fn run() -> ExitCode {
         }
     };
     let out = Printer::new(cli.json);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -48,7 +51,12 @@ pub fn run() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            if out.json && !matches!(cli.command, Command::Deploy(_) | Command::Rollback(_) | Command::Smoke { .. }) {
+            if out.json
+                && !matches!(
+                    cli.command,
+                    Command::Deploy(_) | Command::Rollback(_) | Command::Smoke { .. }
+                )
+            {
                 out.json(&serde_json::json!({
                     "error": { "kind": e.kind(), "message": e.to_string(), "exit": e.exit() as u8 }
                 }));

@@ -63,7 +63,11 @@ impl Step {
     fn finish(self, mark: &str, detail: &str) -> Duration {
         let took = self.started.elapsed();
         self.bar.finish_and_clear();
-        eprintln!("  {mark} {:<10} {detail}  ({:.1}s)", self.name, took.as_secs_f64());
+        eprintln!(
+            "  {mark} {:<10} {detail}  ({:.1}s)",
+            self.name,
+            took.as_secs_f64()
+        );
         took
     }
 

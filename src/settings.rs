@@ -36,13 +36,21 @@ pub fn ci_context(args: &CiArgs, var: impl Fn(&str) -> Option<String>) -> Ci {
         ))
     };
     Ci {
-        commit: args.commit.clone().or_else(|| var("GITHUB_SHA")).or_else(|| var("CI_COMMIT_SHA")),
+        commit: args
+            .commit
+            .clone()
+            .or_else(|| var("GITHUB_SHA"))
+            .or_else(|| var("CI_COMMIT_SHA")),
         branch: args
             .branch
             .clone()
             .or_else(|| var("GITHUB_REF_NAME"))
             .or_else(|| var("CI_COMMIT_REF_NAME")),
-        run_url: args.run_url.clone().or_else(github_run).or_else(|| var("CI_JOB_URL")),
+        run_url: args
+            .run_url
+            .clone()
+            .or_else(github_run)
+            .or_else(|| var("CI_JOB_URL")),
     }
 }
 
@@ -75,7 +83,10 @@ mod tests {
         let ci = ci_context(&none, vars);
         assert_eq!(ci.commit.as_deref(), Some("abc123"));
         assert_eq!(ci.branch.as_deref(), Some("develop"));
-        assert_eq!(ci.run_url.as_deref(), Some("https://github.com/acme/goodgo/actions/runs/42"));
+        assert_eq!(
+            ci.run_url.as_deref(),
+            Some("https://github.com/acme/goodgo/actions/runs/42")
+        );
         let flags = CiArgs {
             commit: Some("def".into()),
             branch: None,

@@ -19,15 +19,26 @@ pub async fn run(s: Settings) -> Result<()> {
         }
         out.line(format!("  ✓ env file    {}", path.display()));
     }
-    if s.env.url.is_none() && s.config.smoke.iter().any(|c| format!("{:?}", c.kind).contains("{url}")) {
-        out.warn(format!("smoke checks use {{url}} but environments.{}.url is not set", s.env.name));
+    if s.env.url.is_none()
+        && s.config
+            .smoke
+            .iter()
+            .any(|c| format!("{:?}", c.kind).contains("{url}"))
+    {
+        out.warn(format!(
+            "smoke checks use {{url}} but environments.{}.url is not set",
+            s.env.name
+        ));
     }
     match check_compose().await {
         Err(e) => out.warn(format!("compose project not checked: {e}")),
         Ok(()) => {
             let model = load_model(&compose_for(&s.config, &s.env)).await?;
             let repos = resolve_repos(&s.config, &model)?;
-            let list: Vec<String> = repos.iter().map(|(svc, r)| format!("{svc} ← {r}")).collect();
+            let list: Vec<String> = repos
+                .iter()
+                .map(|(svc, r)| format!("{svc} ← {r}"))
+                .collect();
             out.line(format!("  ✓ compose     {}", list.join(", ")));
         }
     }

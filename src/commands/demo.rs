@@ -50,11 +50,23 @@ pub async fn run(out: Printer, keep: bool, clean_only: bool) -> Result<()> {
     let port = fixture::free_port()?;
     let dir = demo_dir();
     write_project(&dir, &repo("api"), &repo("web"), port)?;
-    step.done(format!("registry {}, images api+web v1..v3, project in {}", registry.addr, dir.display()));
+    step.done(format!(
+        "registry {}, images api+web v1..v3, project in {}",
+        registry.addr,
+        dir.display()
+    ));
 
     // The database-like service slipway never touches.
     let compose_up = Cmd::new("docker")
-        .args(["compose", "--project-name", PROJECT, "up", "--detach", "--", "cache"])
+        .args([
+            "compose",
+            "--project-name",
+            PROJECT,
+            "up",
+            "--detach",
+            "--",
+            "cache",
+        ])
         .args(Vec::<String>::new());
     let mut compose_up = compose_up;
     compose_up.cwd = Some(dir.clone());
@@ -62,7 +74,10 @@ pub async fn run(out: Printer, keep: bool, clean_only: bool) -> Result<()> {
         .await
         .map_err(|e| Error::env(format!("docker compose: {e}")))?;
     if !o.success() {
-        return Err(Error::env(format!("starting the demo's cache service: {}", o.tail())));
+        return Err(Error::env(format!(
+            "starting the demo's cache service: {}",
+            o.tail()
+        )));
     }
 
     let config = Config::load(&dir.join("slipway.toml"))?;
@@ -84,7 +99,10 @@ pub async fn run(out: Printer, keep: bool, clean_only: bool) -> Result<()> {
         for (tag, story) in [
             ("v1", "first release"),
             ("v2", "a good update: v1 becomes the way back"),
-            ("v3", "a release whose core API smoke test fails: slipway must put v2 back"),
+            (
+                "v3",
+                "a release whose core API smoke test fails: slipway must put v2 back",
+            ),
         ] {
             out.line(format!("\n── deploy {tag}: {story}"));
             match super::deploy::run(settings(), &deploy(tag)).await {
@@ -112,12 +130,16 @@ pub async fn run(out: Printer, keep: bool, clean_only: bool) -> Result<()> {
     }
     drop(registry);
     result?;
-    out.line(format!("\ndemo finished in {:.0}s", started.elapsed().as_secs_f64()));
+    out.line(format!(
+        "\ndemo finished in {:.0}s",
+        started.elapsed().as_secs_f64()
+    ));
     Ok(())
 }
 
 fn write_project(dir: &Path, api: &str, web: &str, port: u16) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::env(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::env(format!("cannot create {}: {e}", dir.display())))?;
     let compose = format!(
         r#"# The demo stack: api and web are deployed by slipway, cache is not.
 services:
@@ -169,11 +191,23 @@ expect_json = {{ "$.status" = "ok" }}
 
 /// Remove the demo's containers, network, images and folder.
 async fn clean(docker: &Docker) {
-    let down = Cmd::new("docker").args(["compose", "--project-name", PROJECT, "down", "--volumes", "--remove-orphans"]);
+    let down = Cmd::new("docker").args([
+        "compose",
+        "--project-name",
+        PROJECT,
+        "down",
+        "--volumes",
+        "--remove-orphans",
+    ]);
     let _ = exec::run(&down, std::time::Duration::from_secs(120)).await;
     if let Ok(images) = docker.images().await {
         for img in images {
-            if img.tags.iter().chain(img.digests.iter()).any(|t| t.contains("/slipway-demo/")) {
+            if img
+                .tags
+                .iter()
+                .chain(img.digests.iter())
+                .any(|t| t.contains("/slipway-demo/"))
+            {
                 let _ = docker.remove_image(&img.id).await;
             }
         }

@@ -9,7 +9,11 @@ pub async fn run(s: Settings, dry_run: bool) -> Result<()> {
     let out = s.out;
     let ctx = Ctx::open(s.config, s.env, out).await?;
     // Not while a deploy of this environment is between pull and commit.
-    let _lock = EnvLock::acquire(&crate::pipeline::context::state_dir(&ctx.cfg), &ctx.env.name, "prune")?;
+    let _lock = EnvLock::acquire(
+        &crate::pipeline::context::state_dir(&ctx.cfg),
+        &ctx.env.name,
+        "prune",
+    )?;
     let plan = prune::run(&ctx, dry_run).await?;
     if out.json {
         out.json(&plan);
@@ -20,9 +24,19 @@ pub async fn run(s: Settings, dry_run: bool) -> Result<()> {
         out.line(format!("  {verb} {} {}", short(&d.id), d.names.join(" ")));
     }
     for d in &plan.keep {
-        out.line(format!("  kept    {} {} ({})", short(&d.id), d.names.join(" "), d.reason));
+        out.line(format!(
+            "  kept    {} {} ({})",
+            short(&d.id),
+            d.names.join(" "),
+            d.reason
+        ));
     }
-    out.line(format!("{} {} images, kept {}", verb, plan.delete.len(), plan.keep.len()));
+    out.line(format!(
+        "{} {} images, kept {}",
+        verb,
+        plan.delete.len(),
+        plan.keep.len()
+    ));
     Ok(())
 }
 

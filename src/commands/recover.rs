@@ -14,10 +14,15 @@ pub async fn run(s: Settings) -> Result<()> {
             "nothing to recover: no unfinished release, lock free".to_string(),
             serde_json::json!({"recovered": false}),
         ),
-        Recovered::RolledBack { unfinished, restored } => (
+        Recovered::RolledBack {
+            unfinished,
+            restored,
+        } => (
             format!(
                 "release {unfinished} marked rolled_back; {}",
-                restored.map_or("no earlier release to restore".to_string(), |r| format!("release {r} runs and is healthy"))
+                restored.map_or("no earlier release to restore".to_string(), |r| format!(
+                    "release {r} runs and is healthy"
+                ))
             ),
             serde_json::json!({"recovered": true, "unfinished": unfinished, "restored": restored}),
         ),

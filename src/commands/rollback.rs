@@ -34,10 +34,16 @@ pub async fn run(s: Settings, args: &RollbackArgs) -> Result<()> {
         )));
     }
     if target.services.is_empty() {
-        return Err(Error::Usage(format!("release {} recorded no images", target.id)));
+        return Err(Error::Usage(format!(
+            "release {} recorded no images",
+            target.id
+        )));
     }
     if current.is_some_and(|c| c.id == target.id) {
-        return Err(Error::Usage(format!("release {} is already the live release", target.id)));
+        return Err(Error::Usage(format!(
+            "release {} is already the live release",
+            target.id
+        )));
     }
     out.line(format!("slipway rollback {env} → release {}", target.id));
     let outcome = transaction::run(

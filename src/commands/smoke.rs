@@ -9,7 +9,10 @@ use crate::settings::Settings;
 
 pub async fn run(s: Settings, url: Option<String>) -> Result<()> {
     if s.config.smoke.is_empty() {
-        return Err(Error::Usage(format!("{} has no [[smoke]] checks", s.config.path.display())));
+        return Err(Error::Usage(format!(
+            "{} has no [[smoke]] checks",
+            s.config.path.display()
+        )));
     }
     let compose = compose_for(&s.config, &s.env);
     let suite = Suite {

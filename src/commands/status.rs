@@ -115,21 +115,38 @@ fn print_human(s: &Status) {
     };
     println!("rollback     {}{present}", release_line(&s.rollback));
     if let Some(l) = &s.locked {
-        println!("locked       by {} (pid {} on {}, since {})", l.command, l.pid, l.host, l.since);
+        println!(
+            "locked       by {} (pid {} on {}, since {})",
+            l.command, l.pid, l.host, l.since
+        );
     }
     if let Some(l) = &s.stale_lock {
-        println!("stale lock   left by {} (pid {} on {}, since {}); `slipway recover` clears it", l.command, l.pid, l.host, l.since);
+        println!(
+            "stale lock   left by {} (pid {} on {}, since {}); `slipway recover` clears it",
+            l.command, l.pid, l.host, l.since
+        );
     }
     if let Some(u) = &s.unfinished {
-        println!("unfinished   {}; run `slipway recover`", release_line(&Some(u.clone())));
+        println!(
+            "unfinished   {}; run `slipway recover`",
+            release_line(&Some(u.clone()))
+        );
     }
     println!();
-    println!("{:<14} {:<10} {:<10} {:<20} image", "service", "state", "health", "image id");
+    println!(
+        "{:<14} {:<10} {:<10} {:<20} image",
+        "service", "state", "health", "image id"
+    );
     for (name, svc) in &s.services {
         let id = svc
             .image_id
             .as_deref()
-            .map(|i| i.trim_start_matches("sha256:").chars().take(12).collect::<String>())
+            .map(|i| {
+                i.trim_start_matches("sha256:")
+                    .chars()
+                    .take(12)
+                    .collect::<String>()
+            })
             .unwrap_or_else(|| "-".into());
         println!(
             "{:<14} {:<10} {:<10} {:<20} {}",

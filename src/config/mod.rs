@@ -128,7 +128,10 @@ impl Config {
                 path.display()
             ))
         })?;
-        Config::parse(path, &text)
+        // Absolute, so compose (run from the config's folder) and the state
+        // folder resolve the same way whatever the caller's directory.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        Config::parse(&path, &text)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Config> {
@@ -161,7 +164,11 @@ impl Config {
                 "{} has {} environments; choose one with --env ({})",
                 self.path.display(),
                 self.environments.len(),
-                self.environments.keys().cloned().collect::<Vec<_>>().join(", ")
+                self.environments
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
         }
     }
@@ -218,12 +225,16 @@ impl Source<'_> {
     fn key_at(&self, offset: usize) -> Option<String> {
         let offset = offset.min(self.text.len());
         let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = self.text[offset..].find('\n').map_or(self.text.len(), |i| offset + i);
+        let line_end = self.text[offset..]
+            .find('\n')
+            .map_or(self.text.len(), |i| offset + i);
         let line = self.text[line_start..line_end].trim();
         if line.starts_with('[') {
             return None;
         }
-        let key = line.split_once('=').map(|(k, _)| k.trim().trim_matches('"'))?;
+        let key = line
+            .split_once('=')
+            .map(|(k, _)| k.trim().trim_matches('"'))?;
         let table = self.text[..line_start]
             .lines()
             .rev()
@@ -250,7 +261,10 @@ fn duration(src: &Source, key: &str, v: &S<String>) -> Result<Duration> {
     humantime::parse_duration(v.get_ref()).or_else(|_| {
         src.err(
             v.span(),
-            format!("{key}: `{}` is not a duration (write e.g. \"100s\", \"2m\", \"500ms\")", v.get_ref()),
+            format!(
+                "{key}: `{}` is not a duration (write e.g. \"100s\", \"2m\", \"500ms\")",
+                v.get_ref()
+            ),
         )
     })
 }
@@ -262,9 +276,16 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
     let compose_files = match &raw.compose_files {
         Some(files) => {
             if files.get_ref().is_empty() {
-                return src.err(files.span(), "compose_files: list at least one compose file");
+                return src.err(
+                    files.span(),
+                    "compose_files: list at least one compose file",
+                );
             }
-            files.get_ref().iter().map(|f| f.get_ref().clone()).collect()
+            files
+                .get_ref()
+                .iter()
+                .map(|f| f.get_ref().clone())
+                .collect()
         }
         None => vec!["docker-compose.yml".to_string()],
     };
@@ -272,11 +293,17 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
     let defaults = raw.deploy.unwrap_or_default();
     for (key, v) in [("url", &defaults.url), ("env_file", &defaults.env_file)] {
         if let Some(v) = v {
-            return src.err(v.span(), format!("deploy.{key}: set {key} per environment, in [environments.NAME]"));
+            return src.err(
+                v.span(),
+                format!("deploy.{key}: set {key} per environment, in [environments.NAME]"),
+            );
         }
     }
     if raw.environments.is_empty() {
-        return src.err(0..0, "no environments: add at least one [environments.NAME] table");
+        return src.err(
+            0..0,
+            "no environments: add at least one [environments.NAME] table",
+        );
     }
     let mut environments = BTreeMap::new();
     for (name, knobs) in &raw.environments {
@@ -287,12 +314,16 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
     }
 
     if raw.services.is_empty() {
-        return src.err(0..0, "no services: add a [services.NAME] table for each compose service slipway deploys");
+        return src.err(
+            0..0,
+            "no services: add a [services.NAME] table for each compose service slipway deploys",
+        );
     }
     let mut services = BTreeMap::new();
     for (name, s) in &raw.services {
         let n = name.get_ref();
-        names::check_name("service", n).or_else(|m| src.err(name.span(), format!("services: {m}")))?;
+        names::check_name("service", n)
+            .or_else(|m| src.err(name.span(), format!("services: {m}")))?;
         let image = match &s.image {
             Some(i) => {
                 names::check_repository(i.get_ref())
@@ -373,10 +404,16 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
     let mut notify = Notify::default();
     if let Some(n) = raw.notify {
         if let Some(slack) = n.slack {
-            notify.slack_webhook_env = Some(env_var_name(src, "notify.slack.webhook_env", &slack.webhook_env)?);
+            notify.slack_webhook_env = Some(env_var_name(
+                src,
+                "notify.slack.webhook_env",
+                &slack.webhook_env,
+            )?);
         }
         for w in n.webhook {
-            notify.webhook_url_envs.push(env_var_name(src, "notify.webhook.url_env", &w.url_env)?);
+            notify
+                .webhook_url_envs
+                .push(env_var_name(src, "notify.webhook.url_env", &w.url_env)?);
         }
     }
 
@@ -395,17 +432,29 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
 fn env_var_name(src: &Source, key: &str, v: &S<String>) -> Result<String> {
     let name = v.get_ref();
     if name.contains("://") {
-        return src.err(v.span(), format!("{key}: give the name of the environment variable that holds the URL, not the URL"));
+        return src.err(
+            v.span(),
+            format!(
+                "{key}: give the name of the environment variable that holds the URL, not the URL"
+            ),
+        );
     }
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return src.err(v.span(), format!("{key}: `{name}` is not an environment variable name"));
+        return src.err(
+            v.span(),
+            format!("{key}: `{name}` is not an environment variable name"),
+        );
     }
     Ok(name.clone())
 }
 
 fn resolve_env(src: &Source, name: &str, env: &RawKnobs, d: &RawKnobs) -> Result<Environment> {
     let pick = |a: &Option<S<String>>, b: &Option<S<String>>| a.clone().or_else(|| b.clone());
-    let dur = |key: &str, a: &Option<S<String>>, b: &Option<S<String>>, default: u64| -> Result<Duration> {
+    let dur = |key: &str,
+               a: &Option<S<String>>,
+               b: &Option<S<String>>,
+               default: u64|
+     -> Result<Duration> {
         match pick(a, b) {
             Some(v) => duration(src, key, &v),
             None => Ok(Duration::from_secs(default)),
@@ -420,12 +469,18 @@ fn resolve_env(src: &Source, name: &str, env: &RawKnobs, d: &RawKnobs) -> Result
     };
     let rollback_tag = match pick(&env.rollback_tag, &d.rollback_tag) {
         Some(t) => {
-            names::check_tag(t.get_ref()).or_else(|m| src.err(t.span(), format!("rollback_tag: {m}")))?;
+            names::check_tag(t.get_ref())
+                .or_else(|m| src.err(t.span(), format!("rollback_tag: {m}")))?;
             t.into_inner()
         }
         None => "rollback".into(),
     };
-    let int = |key: &str, a: &Option<S<i64>>, b: &Option<S<i64>>, default: i64, min: i64| -> Result<usize> {
+    let int = |key: &str,
+               a: &Option<S<i64>>,
+               b: &Option<S<i64>>,
+               default: i64,
+               min: i64|
+     -> Result<usize> {
         match a.clone().or_else(|| b.clone()) {
             Some(v) if *v.get_ref() < min || *v.get_ref() > 10_000 => {
                 src.err(v.span(), format!("{key}: must be between {min} and 10000"))
@@ -434,8 +489,18 @@ fn resolve_env(src: &Source, name: &str, env: &RawKnobs, d: &RawKnobs) -> Result
             None => Ok(default as usize),
         }
     };
-    let health_timeout = dur("health_timeout", &env.health_timeout, &d.health_timeout, 100)?;
-    let health_interval = dur("health_interval", &env.health_interval, &d.health_interval, 2)?;
+    let health_timeout = dur(
+        "health_timeout",
+        &env.health_timeout,
+        &d.health_timeout,
+        100,
+    )?;
+    let health_interval = dur(
+        "health_interval",
+        &env.health_interval,
+        &d.health_interval,
+        2,
+    )?;
     if health_interval.is_zero() {
         let span = pick(&env.health_interval, &d.health_interval).map_or(0..0, |s| s.span());
         return src.err(span, "health_interval: must be more than 0");
@@ -447,7 +512,12 @@ fn resolve_env(src: &Source, name: &str, env: &RawKnobs, d: &RawKnobs) -> Result
         tag,
         health_timeout,
         health_interval,
-        readiness_delay: dur("readiness_delay", &env.readiness_delay, &d.readiness_delay, 5)?,
+        readiness_delay: dur(
+            "readiness_delay",
+            &env.readiness_delay,
+            &d.readiness_delay,
+            5,
+        )?,
         smoke_timeout: dur("smoke_timeout", &env.smoke_timeout, &d.smoke_timeout, 120)?,
         keep_releases: int("keep_releases", &env.keep_releases, &d.keep_releases, 5, 1)?,
         rollback_tag,
@@ -471,8 +541,12 @@ fn json_expectations<'a>(
 ) -> Result<Vec<(String, JsonPath, serde_json::Value)>> {
     items
         .map(|(path, span, value)| {
-            let parsed = JsonPath::parse(path)
-                .or_else(|e| src.err(span.clone(), format!("{key}.expect_json: `{path}` is not a JSONPath: {e}")))?;
+            let parsed = JsonPath::parse(path).or_else(|e| {
+                src.err(
+                    span.clone(),
+                    format!("{key}.expect_json: `{path}` is not a JSONPath: {e}"),
+                )
+            })?;
             let value = serde_json::to_value(value)
                 .or_else(|e| src.err(span, format!("{key}.expect_json: {e}")))?;
             Ok((path.to_string(), parsed, value))
@@ -484,7 +558,10 @@ fn smoke_check(src: &Source, i: usize, s: &RawSmoke) -> Result<SmokeCheck> {
     let key = format!("smoke[{i}] ({})", s.name.get_ref());
     let kinds = [s.http.is_some(), s.exec.is_some(), s.command.is_some()];
     if kinds.iter().filter(|k| **k).count() != 1 {
-        return src.err(s.name.span(), format!("{key}: give exactly one of `http`, `exec`, `command`"));
+        return src.err(
+            s.name.span(),
+            format!("{key}: give exactly one of `http`, `exec`, `command`"),
+        );
     }
     let timeout = match &s.timeout {
         Some(t) => duration(src, &format!("{key}.timeout"), t)?,
@@ -498,8 +575,13 @@ fn smoke_check(src: &Source, i: usize, s: &RawSmoke) -> Result<SmokeCheck> {
         let method = match &s.method {
             Some(m) => {
                 let up = m.get_ref().to_ascii_uppercase();
-                if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"].contains(&up.as_str()) {
-                    return src.err(m.span(), format!("{key}.method: `{}` is not an HTTP method", m.get_ref()));
+                if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+                    .contains(&up.as_str())
+                {
+                    return src.err(
+                        m.span(),
+                        format!("{key}.method: `{}` is not an HTTP method", m.get_ref()),
+                    );
                 }
                 up
             }
@@ -515,7 +597,9 @@ fn smoke_check(src: &Source, i: usize, s: &RawSmoke) -> Result<SmokeCheck> {
                 src,
                 &key,
                 s.name.span(),
-                s.expect_json.iter().map(|(k, v)| (k.get_ref().as_str(), k.span(), v)),
+                s.expect_json
+                    .iter()
+                    .map(|(k, v)| (k.get_ref().as_str(), k.span(), v)),
             )?,
             expect_body: s.expect_body.clone(),
             max_latency,
@@ -538,7 +622,10 @@ fn smoke_check(src: &Source, i: usize, s: &RawSmoke) -> Result<SmokeCheck> {
     } else {
         let command = s.command.as_ref().expect("one kind is set");
         if command.get_ref().is_empty() {
-            return src.err(command.span(), format!("{key}.command: give the command as a list"));
+            return src.err(
+                command.span(),
+                format!("{key}.command: give the command as a list"),
+            );
         }
         SmokeKind::Command {
             command: command.get_ref().clone(),
@@ -614,7 +701,10 @@ expect_json = { "$.status" = "ok" }
     #[test]
     fn unknown_key_has_location_and_suggestion() {
         let e = err(&MINIMAL.replace("[services.web]", "[services.web]\nhelth = \"none\""));
-        assert!(e.starts_with("slipway.toml:21:1: services.web.helth: unknown field"), "{e}");
+        assert!(
+            e.starts_with("slipway.toml:21:1: services.web.helth: unknown field"),
+            "{e}"
+        );
         assert!(e.contains("did you mean `health`"), "{e}");
     }
 
@@ -622,7 +712,9 @@ expect_json = { "$.status" = "ok" }
     fn wrong_type_has_location() {
         let e = err(&MINIMAL.replace("keep_releases = 3", "keep_releases = \"three\""));
         assert!(
-            e.starts_with("slipway.toml:14:17: environments.production.keep_releases: invalid type"),
+            e.starts_with(
+                "slipway.toml:14:17: environments.production.keep_releases: invalid type"
+            ),
             "{e}"
         );
     }
@@ -630,9 +722,15 @@ expect_json = { "$.status" = "ok" }
     #[test]
     fn bad_values_are_located() {
         let e = err(&MINIMAL.replace("\"30s\"", "\"soon\""));
-        assert!(e.starts_with("slipway.toml:6:18") && e.contains("health_timeout"), "{e}");
+        assert!(
+            e.starts_with("slipway.toml:6:18") && e.contains("health_timeout"),
+            "{e}"
+        );
         let e = err(&MINIMAL.replace("staging-latest", "--help"));
-        assert!(e.starts_with("slipway.toml:10:7") && e.contains("not a valid image tag"), "{e}");
+        assert!(
+            e.starts_with("slipway.toml:10:7") && e.contains("not a valid image tag"),
+            "{e}"
+        );
         let e = err(&MINIMAL.replace("ghcr.io/acme/goodgo-api", "ghcr.io/acme/api:v1"));
         assert!(e.contains("services.api.image"), "{e}");
     }
@@ -641,9 +739,18 @@ expect_json = { "$.status" = "ok" }
     fn choosing_an_environment() {
         let c = parse(MINIMAL).expect("valid");
         assert!(c.environment(None).is_err());
-        let e = c.environment(Some("stagin")).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = c
+            .environment(Some("stagin"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("did you mean `staging`"), "{e}");
-        assert_eq!(c.environment(Some("production")).map(|e| e.name.as_str()).ok(), Some("production"));
+        assert_eq!(
+            c.environment(Some("production"))
+                .map(|e| e.name.as_str())
+                .ok(),
+            Some("production")
+        );
     }
 
     #[test]
@@ -654,7 +761,9 @@ expect_json = { "$.status" = "ok" }
 
     #[test]
     fn webhook_env_is_a_name_not_a_url() {
-        let e = err(&format!("{MINIMAL}\n[notify.slack]\nwebhook_env = \"https://hooks.slack.com/x\"\n"));
+        let e = err(&format!(
+            "{MINIMAL}\n[notify.slack]\nwebhook_env = \"https://hooks.slack.com/x\"\n"
+        ));
         assert!(e.contains("not the URL"), "{e}");
         assert!(!e.contains("hooks.slack.com"), "{e}");
     }

@@ -40,7 +40,8 @@ pub fn check_repository(repo: &str) -> Result<(), String> {
     while let Some(part) = parts.next() {
         let is_last = parts.peek().is_none();
         // Only the registry host (first of several parts) may hold `:port` or uppercase.
-        let is_host = first && !is_last && (part.contains('.') || part.contains(':') || part == "localhost");
+        let is_host =
+            first && !is_last && (part.contains('.') || part.contains(':') || part == "localhost");
         first = false;
         let ok_char = |c: char| {
             if is_host {
@@ -51,7 +52,10 @@ pub fn check_repository(repo: &str) -> Result<(), String> {
         };
         if part.is_empty()
             || !part.chars().all(ok_char)
-            || !part.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            || !part
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
         {
             return bad();
         }
@@ -64,7 +68,10 @@ pub fn check_repository(repo: &str) -> Result<(), String> {
 pub fn check_name(what: &str, name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
@@ -96,7 +103,9 @@ mod tests {
         assert!(check_tag("v2").is_ok());
         assert!(check_tag("staging-latest").is_ok());
         assert!(check_tag("1.2.3_rc1").is_ok());
-        for bad in ["", "--help", "-x", ".x", "../x", "a/b", "a b", "$(id)", "a;b"] {
+        for bad in [
+            "", "--help", "-x", ".x", "../x", "a/b", "a b", "$(id)", "a;b",
+        ] {
             assert!(check_tag(bad).is_err(), "{bad}");
         }
         assert!(check_tag(&"a".repeat(129)).is_err());
@@ -104,10 +113,26 @@ mod tests {
 
     #[test]
     fn repositories() {
-        for ok in ["api", "acme/api", "ghcr.io/acme/goodgo-api", "127.0.0.1:5000/acme/api", "localhost/x"] {
+        for ok in [
+            "api",
+            "acme/api",
+            "ghcr.io/acme/goodgo-api",
+            "127.0.0.1:5000/acme/api",
+            "localhost/x",
+        ] {
             assert!(check_repository(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Api", "acme/api:v1", "a@sha256:00", "--help", "a//b", "/a", "a/../-b", "a b"] {
+        for bad in [
+            "",
+            "Api",
+            "acme/api:v1",
+            "a@sha256:00",
+            "--help",
+            "a//b",
+            "/a",
+            "a/../-b",
+            "a b",
+        ] {
             assert!(check_repository(bad).is_err(), "{bad}");
         }
     }
@@ -122,8 +147,14 @@ mod tests {
     #[test]
     fn split() {
         assert_eq!(split_image("a/b:v1"), ("a/b", Some("v1")));
-        assert_eq!(split_image("127.0.0.1:5000/a/b"), ("127.0.0.1:5000/a/b", None));
-        assert_eq!(split_image("127.0.0.1:5000/a/b:v2"), ("127.0.0.1:5000/a/b", Some("v2")));
+        assert_eq!(
+            split_image("127.0.0.1:5000/a/b"),
+            ("127.0.0.1:5000/a/b", None)
+        );
+        assert_eq!(
+            split_image("127.0.0.1:5000/a/b:v2"),
+            ("127.0.0.1:5000/a/b", Some("v2"))
+        );
         assert_eq!(split_image("b@sha256:ff"), ("b", None));
     }
 }

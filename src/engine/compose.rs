@@ -60,7 +60,8 @@ impl Compose {
 
     /// Stop and remove a service's containers (a first deploy with nothing to go back to).
     pub fn remove(&self, overrides: &Path, service: &str) -> Cmd {
-        self.base(&[overrides]).args(["rm", "--stop", "--force", "--", service])
+        self.base(&[overrides])
+            .args(["rm", "--stop", "--force", "--", service])
     }
 
     pub fn exec(&self, service: &str, command: &[String]) -> Cmd {
@@ -107,14 +108,19 @@ impl ModelService {
     pub fn has_fixed_host_port(&self) -> bool {
         self.ports.iter().any(|p| {
             p.get("published")
-                .and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_u64().map(|n| n.to_string())))
+                .and_then(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .or_else(|| v.as_u64().map(|n| n.to_string()))
+                })
                 .is_some_and(|s| !s.is_empty() && s != "0")
         })
     }
 }
 
 pub fn parse_model(json: &str) -> Result<Model, String> {
-    serde_json::from_str(json).map_err(|e| format!("cannot read `docker compose config` output: {e}"))
+    serde_json::from_str(json)
+        .map_err(|e| format!("cannot read `docker compose config` output: {e}"))
 }
 
 /// `2.26.1` → `(2, 26)`; accepts a leading `v`.
@@ -146,9 +152,21 @@ mod tests {
         assert_eq!(
             cmd.args,
             [
-                "compose", "--project-name", "goodgo", "--file", "docker-compose.prod.yml", "--file",
-                "/srv/goodgo/.slipway/r7.yml", "--env-file", "/srv/goodgo/.env", "up", "--detach", "--no-deps",
-                "--no-build", "--", "api"
+                "compose",
+                "--project-name",
+                "goodgo",
+                "--file",
+                "docker-compose.prod.yml",
+                "--file",
+                "/srv/goodgo/.slipway/r7.yml",
+                "--env-file",
+                "/srv/goodgo/.env",
+                "up",
+                "--detach",
+                "--no-deps",
+                "--no-build",
+                "--",
+                "api"
             ]
         );
         assert_eq!(cmd.cwd.as_deref(), Some(Path::new("/srv/goodgo")));
@@ -160,7 +178,13 @@ mod tests {
         let dd = cmd.args.iter().position(|a| a == "--").expect("--");
         assert_eq!(cmd.args[dd + 1], "--help");
         let cmd = compose().exec("redis", &["redis-cli".into(), "ping".into()]);
-        assert!(cmd.args.ends_with(&["-T".into(), "--".into(), "redis".into(), "redis-cli".into(), "ping".into()]));
+        assert!(cmd.args.ends_with(&[
+            "-T".into(),
+            "--".into(),
+            "redis".into(),
+            "redis-cli".into(),
+            "ping".into()
+        ]));
     }
 
     #[test]
@@ -180,7 +204,10 @@ mod tests {
             "web":{"image":"r/web","ports":[{"target":80}]}}}"#,
         )
         .expect("model");
-        assert_eq!(m.services["api"].depends_on.keys().collect::<Vec<_>>(), ["db"]);
+        assert_eq!(
+            m.services["api"].depends_on.keys().collect::<Vec<_>>(),
+            ["db"]
+        );
         assert!(m.services["api"].has_fixed_host_port());
         assert!(!m.services["web"].has_fixed_host_port());
         assert_eq!(parse_version("2.26.1"), Some((2, 26)));

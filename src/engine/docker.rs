@@ -7,7 +7,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use bollard::query_parameters::{
-    InspectContainerOptions, ListContainersOptions, ListImagesOptions, RemoveImageOptions, TagImageOptions,
+    InspectContainerOptions, ListContainersOptions, ListImagesOptions, RemoveImageOptions,
+    TagImageOptions,
 };
 
 use crate::error::{Error, Result};
@@ -70,7 +71,13 @@ fn docker_err(what: &str, e: bollard::errors::Error) -> Error {
 }
 
 fn is_not_found(e: &bollard::errors::Error) -> bool {
-    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 impl Docker {
@@ -120,13 +127,25 @@ impl Docker {
             all: false,
             ..Default::default()
         };
-        let list = self.api.list_images(Some(opts)).await.map_err(|e| docker_err("list images", e))?;
+        let list = self
+            .api
+            .list_images(Some(opts))
+            .await
+            .map_err(|e| docker_err("list images", e))?;
         Ok(list
             .into_iter()
             .map(|i| Image {
                 id: i.id,
-                tags: i.repo_tags.into_iter().filter(|t| t != "<none>:<none>").collect(),
-                digests: i.repo_digests.into_iter().filter(|t| t != "<none>@<none>").collect(),
+                tags: i
+                    .repo_tags
+                    .into_iter()
+                    .filter(|t| t != "<none>:<none>")
+                    .collect(),
+                digests: i
+                    .repo_digests
+                    .into_iter()
+                    .filter(|t| t != "<none>@<none>")
+                    .collect(),
             })
             .collect())
     }
@@ -179,7 +198,8 @@ impl Docker {
         if let Some(s) = service {
             labels.push(format!("com.docker.compose.service={s}"));
         }
-        let filters: HashMap<String, Vec<String>> = [("label".to_string(), labels)].into_iter().collect();
+        let filters: HashMap<String, Vec<String>> =
+            [("label".to_string(), labels)].into_iter().collect();
         let opts = ListContainersOptions {
             all: true,
             filters: Some(filters),
@@ -211,7 +231,11 @@ impl Docker {
     }
 
     pub async fn container(&self, id: &str) -> Result<Option<Container>> {
-        let c = match self.api.inspect_container(id, None::<InspectContainerOptions>).await {
+        let c = match self
+            .api
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+        {
             Ok(c) => c,
             Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(docker_err(&format!("inspect container {id}"), e)),
@@ -241,11 +265,18 @@ impl Docker {
             .unwrap_or_default();
         Ok(Some(Container {
             id: c.id.unwrap_or_default(),
-            name: c.name.unwrap_or_default().trim_start_matches('/').to_string(),
+            name: c
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
             service,
             image: config.image.unwrap_or_default(),
             image_id: c.image.unwrap_or_default(),
-            state: state.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into()),
+            state: state
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".into()),
             health,
             exit_code: state.exit_code.unwrap_or(0),
             restart_count: c.restart_count.unwrap_or(0),

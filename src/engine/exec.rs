@@ -68,7 +68,11 @@ impl Output {
 
     /// The last lines of stderr (or stdout), for an error message.
     pub fn tail(&self) -> String {
-        let text = if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr };
+        let text = if self.stderr.trim().is_empty() {
+            &self.stdout
+        } else {
+            &self.stderr
+        };
         let lines: Vec<&str> = text.trim().lines().collect();
         lines[lines.len().saturating_sub(6)..].join("\n")
     }
@@ -143,7 +147,9 @@ mod tests {
 
     #[tokio::test]
     async fn runs_without_a_shell_and_times_out() {
-        let out = run(&Cmd::new("echo").arg("$(id)"), Duration::from_secs(5)).await.expect("echo");
+        let out = run(&Cmd::new("echo").arg("$(id)"), Duration::from_secs(5))
+            .await
+            .expect("echo");
         assert_eq!(out.stdout.trim(), "$(id)");
         let slow = Cmd::new("sh").args(["-c", "sleep 30 & sleep 30"]);
         let started = std::time::Instant::now();

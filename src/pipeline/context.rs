@@ -89,7 +89,9 @@ impl Ctx {
 
     /// Where this environment's generated compose overrides live.
     pub fn override_path(&self, release: i64) -> PathBuf {
-        state_dir(&self.cfg).join(&self.env.name).join(format!("release-{release}.yml"))
+        state_dir(&self.cfg)
+            .join(&self.env.name)
+            .join(format!("release-{release}.yml"))
     }
 
     pub fn depends_on(&self) -> BTreeMap<String, Vec<String>> {
@@ -105,7 +107,9 @@ pub async fn check_compose() -> Result<()> {
     let install = "\n  hint: slipway needs Docker Compose v2 (`docker compose`); install the docker-compose-plugin package, or run scripts/setup.sh";
     let out = exec::run(&Compose::version(), Duration::from_secs(20))
         .await
-        .map_err(|e| Error::Preflight(format!("cannot run `docker compose version`: {e}{install}")))?;
+        .map_err(|e| {
+            Error::Preflight(format!("cannot run `docker compose version`: {e}{install}"))
+        })?;
     if !out.success() {
         return Err(Error::Preflight(format!(
             "`docker compose` is not available: {}{install}",

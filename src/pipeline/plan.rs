@@ -9,17 +9,24 @@ use crate::state::{Release, Status};
 /// The live release: the newest one that passed its checks. Not "whatever
 /// runs": an interrupted deploy may have left a bad image running.
 pub fn current(history_newest_first: &[Release]) -> Option<&Release> {
-    history_newest_first.iter().find(|r| r.status == Status::Succeeded)
+    history_newest_first
+        .iter()
+        .find(|r| r.status == Status::Succeeded)
 }
 
 /// A release still marked in progress: a run that died before finishing.
 pub fn unfinished(history_newest_first: &[Release]) -> Option<&Release> {
-    history_newest_first.iter().find(|r| r.status == Status::InProgress)
+    history_newest_first
+        .iter()
+        .find(|r| r.status == Status::InProgress)
 }
 
 /// What `slipway rollback` restores without `--to`: the release that was live
 /// before the current one (what `:rollback` names).
-pub fn rollback_target<'a>(history: &'a [Release], current: Option<&Release>) -> Option<&'a Release> {
+pub fn rollback_target<'a>(
+    history: &'a [Release],
+    current: Option<&Release>,
+) -> Option<&'a Release> {
     let previous = current?.previous?;
     history.iter().find(|r| r.id == previous)
 }
@@ -46,9 +53,10 @@ pub fn waves(
         let ready: Vec<String> = left
             .iter()
             .filter(|s| {
-                depends_on
-                    .get(*s)
-                    .is_none_or(|deps| deps.iter().all(|d| !services.contains(d) || done.contains(d)))
+                depends_on.get(*s).is_none_or(|deps| {
+                    deps.iter()
+                        .all(|d| !services.contains(d) || done.contains(d))
+                })
             })
             .cloned()
             .collect();
@@ -69,7 +77,11 @@ pub fn waves(
     }
     levels
         .into_iter()
-        .flat_map(|l| l.chunks(max_parallel).map(<[String]>::to_vec).collect::<Vec<_>>())
+        .flat_map(|l| {
+            l.chunks(max_parallel)
+                .map(<[String]>::to_vec)
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
@@ -135,7 +147,13 @@ mod tests {
         deps.insert("web".to_string(), vec!["api".to_string()]);
         deps.insert("api".to_string(), vec!["postgres".to_string()]);
         let w = waves(&set(&["api", "web", "ai"]), &deps, 0);
-        assert_eq!(w, vec![vec!["ai".to_string(), "api".to_string()], vec!["web".to_string()]]);
+        assert_eq!(
+            w,
+            vec![
+                vec!["ai".to_string(), "api".to_string()],
+                vec!["web".to_string()]
+            ]
+        );
         let w = waves(&set(&["api", "web", "ai"]), &deps, 1);
         assert_eq!(w.len(), 3);
         assert!(w.iter().all(|l| l.len() == 1));

@@ -86,19 +86,22 @@ pub fn plan(i: &Inputs) -> Plan {
             reason: reason.to_string(),
         };
         if let Some(other) = names.iter().find(|n| !i.managed_repos.contains(repo_of(n))) {
-            out.keep.push(decision(&format!("also named {other}, which slipway does not manage")));
+            out.keep.push(decision(&format!(
+                "also named {other}, which slipway does not manage"
+            )));
         } else if i.in_use.contains(&img.id) {
             out.keep.push(decision("used by a container"));
-        } else if let Some(t) = img
-            .tags
-            .iter()
-            .find(|t| split_image(t).1.is_some_and(|tag| i.rollback_tags.contains(tag)))
-        {
+        } else if let Some(t) = img.tags.iter().find(|t| {
+            split_image(t)
+                .1
+                .is_some_and(|tag| i.rollback_tags.contains(tag))
+        }) {
             out.keep.push(decision(&format!("{t} is the way back")));
         } else if let Some(r) = need.get(&img.id) {
             out.keep.push(decision(&format!("kept for {r}")));
         } else {
-            out.delete.push(decision("older than the retained releases"));
+            out.delete
+                .push(decision("older than the retained releases"));
         }
     }
     out
@@ -116,7 +119,12 @@ pub async fn run(ctx: &super::context::Ctx, dry_run: bool) -> crate::error::Resu
         .iter()
         .map(|(n, e)| (n.clone(), e.keep_releases))
         .collect();
-    let rollback_tags: BTreeSet<String> = ctx.cfg.environments.values().map(|e| e.rollback_tag.clone()).collect();
+    let rollback_tags: BTreeSet<String> = ctx
+        .cfg
+        .environments
+        .values()
+        .map(|e| e.rollback_tag.clone())
+        .collect();
     let repos = ctx.managed_repos();
     let p = plan(&Inputs {
         managed_repos: &repos,
@@ -201,7 +209,8 @@ mod tests {
             release(5, "staging", Status::RolledBack, "sha256:5"),
             release(6, "production", Status::Succeeded, "sha256:1"),
         ];
-        let keep: BTreeMap<String, usize> = [("staging".to_string(), 2), ("production".to_string(), 2)].into();
+        let keep: BTreeMap<String, usize> =
+            [("staging".to_string(), 2), ("production".to_string(), 2)].into();
         let rollback: BTreeSet<String> = ["rollback".to_string()].into();
         let p = plan(&Inputs {
             managed_repos: &repos,
@@ -214,12 +223,22 @@ mod tests {
         let deleted: BTreeSet<&str> = p.delete.iter().map(|d| d.id.as_str()).collect();
         // 2: succeeded but older than the last 2 in staging; 5: failed release; 7: never deployed.
         assert_eq!(deleted, ["sha256:2", "sha256:5", "sha256:7"].into());
-        let kept: BTreeMap<&str, &str> = p.keep.iter().map(|d| (d.id.as_str(), d.reason.as_str())).collect();
-        assert!(kept["sha256:1"].contains("release 6"), "production still needs it");
+        let kept: BTreeMap<&str, &str> = p
+            .keep
+            .iter()
+            .map(|d| (d.id.as_str(), d.reason.as_str()))
+            .collect();
+        assert!(
+            kept["sha256:1"].contains("release 6"),
+            "production still needs it"
+        );
         assert!(kept["sha256:3"].contains("way back"));
         assert!(kept["sha256:4"].contains("container"));
         assert!(kept["sha256:6"].contains("does not manage"));
-        assert!(!kept.contains_key("sha256:9"), "unmanaged images are not even considered");
+        assert!(
+            !kept.contains_key("sha256:9"),
+            "unmanaged images are not even considered"
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@ use super::transaction::{describe_services, restore_release};
 
 pub enum Recovered {
     Nothing,
-    RolledBack { unfinished: i64, restored: Option<i64> },
+    RolledBack {
+        unfinished: i64,
+        restored: Option<i64>,
+    },
 }
 
 pub async fn recover(ctx: &Ctx) -> Result<Recovered> {
@@ -32,12 +35,18 @@ pub async fn recover(ctx: &Ctx) -> Result<Recovered> {
         "  release {} ({}) did not finish; restoring {}",
         unfinished.id,
         unfinished.kind.as_str(),
-        target.as_ref().map_or("nothing (no earlier release)".to_string(), |t| format!("release {}", t.id))
+        target
+            .as_ref()
+            .map_or("nothing (no earlier release)".to_string(), |t| format!(
+                "release {}",
+                t.id
+            ))
     ));
     let reason = "interrupted; undone by `slipway recover`";
     match restore_release(ctx, &unfinished, target.as_ref()).await {
         Ok(()) => {
-            ctx.state.finish(unfinished.id, Status::RolledBack, Some(reason))?;
+            ctx.state
+                .finish(unfinished.id, Status::RolledBack, Some(reason))?;
             Ok(Recovered::RolledBack {
                 unfinished: unfinished.id,
                 restored: target.map(|t| t.id),
@@ -45,7 +54,8 @@ pub async fn recover(ctx: &Ctx) -> Result<Recovered> {
         }
         Err(e) => {
             let why = format!("{reason}; restoring failed: {e}");
-            ctx.state.finish(unfinished.id, Status::Failed, Some(&why))?;
+            ctx.state
+                .finish(unfinished.id, Status::Failed, Some(&why))?;
             Err(Error::Broken(format!(
                 "could not restore after interrupted release {}: {e}\nwhat runs now:\n{}",
                 unfinished.id,

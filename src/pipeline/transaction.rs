@@ -66,18 +66,28 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
         }
         Err(e) => {
             step.fail("environment is locked");
-            return Outcome { release: None, result: Err(e) };
+            return Outcome {
+                release: None,
+                result: Err(e),
+            };
         }
     };
     let current = match preflight(ctx).await {
         Ok(c) => c,
         Err(e) => {
             step.fail(e.to_string());
-            return Outcome { release: None, result: Err(e) };
+            return Outcome {
+                release: None,
+                result: Err(e),
+            };
         }
     };
     step.done(match &current {
-        Some(c) => format!("live release {} ({})", c.id, c.tag.as_deref().unwrap_or("adopted")),
+        Some(c) => format!(
+            "live release {} ({})",
+            c.id,
+            c.tag.as_deref().unwrap_or("adopted")
+        ),
         None => "no live release yet".to_string(),
     });
 
@@ -102,14 +112,21 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
     };
     release.id = match ctx.state.begin(&release) {
         Ok(id) => id,
-        Err(e) => return Outcome { release: None, result: Err(e) },
+        Err(e) => {
+            return Outcome {
+                release: None,
+                result: Err(e),
+            }
+        }
     };
     ctx.out.line(format!(
         "  {} {} → release {}{}",
         req.kind.as_str(),
         ctx.env.name,
         release.id,
-        tag.as_deref().map(|t| format!(" ({t})")).unwrap_or_default()
+        tag.as_deref()
+            .map(|t| format!(" ({t})"))
+            .unwrap_or_default()
     ));
 
     // 2–3. Resolve the new images and pin the way back. Nothing running changes.
@@ -123,14 +140,17 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
     let images = match prepared {
         Ok(i) => i,
         Err(e) => {
-            let _ = ctx.state.finish(release.id, Status::Aborted, Some(&e.to_string()));
+            let _ = ctx
+                .state
+                .finish(release.id, Status::Aborted, Some(&e.to_string()));
             return finished(ctx, release.id, Err(e));
         }
     };
     release.services = images.clone();
 
     // 4–6. Roll out, wait healthy, smoke test.
-    let verified = roll_out_and_verify(ctx, release.id, &images, tag.as_deref().unwrap_or("")).await;
+    let verified =
+        roll_out_and_verify(ctx, release.id, &images, tag.as_deref().unwrap_or("")).await;
 
     let result = match verified {
         // 7. Commit.
@@ -205,7 +225,10 @@ async fn adopt(ctx: &Ctx) -> Result<Option<Release>> {
     };
     r.id = ctx.state.begin(&r)?;
     tag_release(ctx, r.id, &r.services).await?;
-    ctx.out.line(format!("  adopted the running services as release {}", r.id));
+    ctx.out.line(format!(
+        "  adopted the running services as release {}",
+        r.id
+    ));
     Ok(Some(r))
 }
 
@@ -220,7 +243,9 @@ fn repo(ctx: &Ctx, svc: &str, image: &str) -> String {
 async fn tag_release(ctx: &Ctx, id: i64, images: &BTreeMap<String, ServiceImage>) -> Result<()> {
     let tag = plan::release_tag(&ctx.env.name, id);
     for (svc, img) in images {
-        ctx.docker.tag(&img.image_id, &repo(ctx, svc, &img.image), &tag).await?;
+        ctx.docker
+            .tag(&img.image_id, &repo(ctx, svc, &img.image), &tag)
+            .await?;
     }
     Ok(())
 }
@@ -254,8 +279,14 @@ async fn pull(ctx: &Ctx, id: i64, tag: &str) -> Result<BTreeMap<String, ServiceI
         .iter()
         .map(|(svc, repo)| (svc.clone(), format!("{repo}:{tag}")))
         .collect();
-    ctx.state.journal(id, "pull", &refs.values().cloned().collect::<Vec<_>>().join(" "))?;
-    let file = ctx.override_path(id).with_file_name(format!("pull-{id}.yml"));
+    ctx.state.journal(
+        id,
+        "pull",
+        &refs.values().cloned().collect::<Vec<_>>().join(" "),
+    )?;
+    let file = ctx
+        .override_path(id)
+        .with_file_name(format!("pull-{id}.yml"));
     write_file(&file, &pin_override(&refs, "always"))?;
     let services: Vec<String> = refs.keys().cloned().collect();
     step.set(services.join(", "));
@@ -263,7 +294,11 @@ async fn pull(ctx: &Ctx, id: i64, tag: &str) -> Result<BTreeMap<String, ServiceI
         .await
         .map_err(|e| Error::Pull(format!("cannot run docker compose: {e}")))?;
     if !out.success() {
-        let why = if out.timed_out { "timed out".to_string() } else { out.tail() };
+        let why = if out.timed_out {
+            "timed out".to_string()
+        } else {
+            out.tail()
+        };
         step.fail("");
         return Err(Error::Pull(format!(
             "docker compose pull {}:\n{why}\n  nothing running was changed",
@@ -274,7 +309,9 @@ async fn pull(ctx: &Ctx, id: i64, tag: &str) -> Result<BTreeMap<String, ServiceI
     for (svc, image) in refs {
         let Some(image_id) = ctx.docker.image_id(&image).await? else {
             step.fail("");
-            return Err(Error::Pull(format!("{image} is not on this host after the pull")));
+            return Err(Error::Pull(format!(
+                "{image} is not on this host after the pull"
+            )));
         };
         images.insert(svc, ServiceImage { image, image_id });
     }
@@ -284,9 +321,18 @@ async fn pull(ctx: &Ctx, id: i64, tag: &str) -> Result<BTreeMap<String, ServiceI
 
 /// Step 3: the live release's images get `:rollback` and their release tag;
 /// the new images get theirs. Refuses if the way back is already gone.
-async fn pin(ctx: &Ctx, id: i64, current: Option<&Release>, images: &BTreeMap<String, ServiceImage>) -> Result<()> {
+async fn pin(
+    ctx: &Ctx,
+    id: i64,
+    current: Option<&Release>,
+    images: &BTreeMap<String, ServiceImage>,
+) -> Result<()> {
     let step = ctx.out.step("pin");
-    ctx.state.journal(id, "pin", &current.map(|c| c.id.to_string()).unwrap_or_default())?;
+    ctx.state.journal(
+        id,
+        "pin",
+        &current.map(|c| c.id.to_string()).unwrap_or_default(),
+    )?;
     if let Some(c) = current {
         for (svc, img) in &c.services {
             if ctx.docker.image_id(&img.image_id).await?.is_none() {
@@ -300,7 +346,11 @@ async fn pin(ctx: &Ctx, id: i64, current: Option<&Release>, images: &BTreeMap<St
                 return Err(Error::Preflight(msg));
             }
             ctx.docker
-                .tag(&img.image_id, &repo(ctx, svc, &img.image), &ctx.env.rollback_tag)
+                .tag(
+                    &img.image_id,
+                    &repo(ctx, svc, &img.image),
+                    &ctx.env.rollback_tag,
+                )
                 .await?;
         }
         tag_release(ctx, c.id, &c.services).await?;
@@ -323,7 +373,9 @@ async fn roll_out_and_verify(
     roll_out(ctx, id, images, tag).await?;
 
     let step = ctx.out.step("smoke");
-    ctx.state.journal(id, "smoke", "").map_err(|e| e.to_string())?;
+    ctx.state
+        .journal(id, "smoke", "")
+        .map_err(|e| e.to_string())?;
     let suite = Suite {
         checks: &ctx.cfg.smoke,
         vars: ctx.vars(tag),
@@ -351,12 +403,22 @@ async fn roll_out_and_verify(
 
 /// Steps 4–5 for one set of images: `up` each service pinned to its release
 /// tag, wave by wave, each wave healthy before the next.
-async fn roll_out(ctx: &Ctx, id: i64, images: &BTreeMap<String, ServiceImage>, tag: &str) -> Result<(), String> {
+async fn roll_out(
+    ctx: &Ctx,
+    id: i64,
+    images: &BTreeMap<String, ServiceImage>,
+    tag: &str,
+) -> Result<(), String> {
     let file = ctx.override_path(id);
     let release_tag = plan::release_tag(&ctx.env.name, id);
     let pinned: BTreeMap<String, String> = images
         .iter()
-        .map(|(svc, img)| (svc.clone(), format!("{}:{release_tag}", repo(ctx, svc, &img.image))))
+        .map(|(svc, img)| {
+            (
+                svc.clone(),
+                format!("{}:{release_tag}", repo(ctx, svc, &img.image)),
+            )
+        })
         .collect();
     write_file(&file, &pin_override(&pinned, "never")).map_err(|e| e.to_string())?;
     let services: BTreeSet<String> = images.keys().cloned().collect();
@@ -401,7 +463,9 @@ async fn roll_out(ctx: &Ctx, id: i64, images: &BTreeMap<String, ServiceImage>, t
 
         let step = ctx.out.step("health");
         step.set(format!("waiting for {}", wave.join(", ")));
-        ctx.state.journal(id, "health", &wave.join(" ")).map_err(|e| e.to_string())?;
+        ctx.state
+            .journal(id, "health", &wave.join(" "))
+            .map_err(|e| e.to_string())?;
         let targets: Vec<Target> = wave
             .iter()
             .map(|svc| Target {
@@ -438,16 +502,23 @@ async fn commit(ctx: &Ctx, release: &Release, current: Option<&Release>) -> Resu
     ctx.out.line(format!(
         "  release {} is live{}",
         release.id,
-        current.map(|c| format!("; :{} = release {}", ctx.env.rollback_tag, c.id)).unwrap_or_default()
+        current
+            .map(|c| format!("; :{} = release {}", ctx.env.rollback_tag, c.id))
+            .unwrap_or_default()
     ));
     let step = ctx.out.step("prune");
     match prune::run(ctx, false).await {
         Ok(p) => {
-            step.done(format!("{} images removed, {} kept", p.delete.len(), p.keep.len()));
+            step.done(format!(
+                "{} images removed, {} kept",
+                p.delete.len(),
+                p.keep.len()
+            ));
         }
         Err(e) => {
             step.fail("");
-            ctx.out.warn(format!("prune failed (the release is live and fine): {e}"));
+            ctx.out
+                .warn(format!("prune failed (the release is live and fine): {e}"));
         }
     }
     Ok(())
@@ -455,7 +526,11 @@ async fn commit(ctx: &Ctx, release: &Release, current: Option<&Release>) -> Resu
 
 /// Put `target` back exactly (or, with no target, remove what `failed`
 /// started), and verify it is healthy. Used by step 8 and by `recover`.
-pub async fn restore_release(ctx: &Ctx, failed: &Release, target: Option<&Release>) -> Result<(), String> {
+pub async fn restore_release(
+    ctx: &Ctx,
+    failed: &Release,
+    target: Option<&Release>,
+) -> Result<(), String> {
     let file = ctx.override_path(failed.id);
     let step = ctx.out.step("restore");
     // Services the failed release runs that the target did not: take them down.
@@ -477,28 +552,56 @@ pub async fn restore_release(ctx: &Ctx, failed: &Release, target: Option<&Releas
         return Ok(());
     };
     step.done(format!("back to release {}", target.id));
-    roll_out(ctx, target.id, &target.services, target.tag.as_deref().unwrap_or("")).await
+    roll_out(
+        ctx,
+        target.id,
+        &target.services,
+        target.tag.as_deref().unwrap_or(""),
+    )
+    .await
 }
 
 /// Step 8: put the live release back, verify it, and say what happened.
-async fn restore(ctx: &Ctx, release: &Release, target: Option<&Release>, reason: &str) -> Result<()> {
-    let _ = ctx.state.journal(release.id, "restore", &target.map(|t| t.id.to_string()).unwrap_or_default());
+async fn restore(
+    ctx: &Ctx,
+    release: &Release,
+    target: Option<&Release>,
+    reason: &str,
+) -> Result<()> {
+    let _ = ctx.state.journal(
+        release.id,
+        "restore",
+        &target.map(|t| t.id.to_string()).unwrap_or_default(),
+    );
     ctx.out.line(format!("  rolling back: {reason}"));
     match (restore_release(ctx, release, target).await, target) {
         (Ok(()), None) => {
-            let why = format!("{reason}; no earlier release to restore, the new containers were removed");
-            ctx.state.finish(release.id, Status::RolledBack, Some(&why))?;
-            Err(Error::RolledBack(format!("release {} failed: {why}", release.id)))
+            let why =
+                format!("{reason}; no earlier release to restore, the new containers were removed");
+            ctx.state
+                .finish(release.id, Status::RolledBack, Some(&why))?;
+            Err(Error::RolledBack(format!(
+                "release {} failed: {why}",
+                release.id
+            )))
         }
         (Ok(()), Some(target)) => {
-            ctx.state.finish(release.id, Status::RolledBack, Some(reason))?;
+            ctx.state
+                .finish(release.id, Status::RolledBack, Some(reason))?;
             // `:rollback` goes back to naming what precedes the live release.
-            if let Some(prev) = target.previous.and_then(|p| ctx.state.release(p).ok().flatten()) {
+            if let Some(prev) = target
+                .previous
+                .and_then(|p| ctx.state.release(p).ok().flatten())
+            {
                 for (svc, img) in &prev.services {
                     if ctx.docker.image_id(&img.image_id).await?.is_some() {
                         let _ = ctx
                             .docker
-                            .tag(&img.image_id, &repo(ctx, svc, &img.image), &ctx.env.rollback_tag)
+                            .tag(
+                                &img.image_id,
+                                &repo(ctx, svc, &img.image),
+                                &ctx.env.rollback_tag,
+                            )
                             .await;
                     }
                 }
@@ -510,12 +613,17 @@ release {} is restored and healthy",
             )))
         }
         (Err(restore_err), _) => {
-            let back = target.map_or("the earlier state".to_string(), |t| format!("release {}", t.id));
+            let back = target.map_or("the earlier state".to_string(), |t| {
+                format!("release {}", t.id)
+            });
             let why = format!("{reason}; restoring {back} failed: {restore_err}");
             ctx.state.finish(release.id, Status::Failed, Some(&why))?;
             let now = describe_services(ctx).await;
             let hint = match target {
-                Some(t) => format!("fix the cause, then `slipway rollback --env {} --to {}`", ctx.env.name, t.id),
+                Some(t) => format!(
+                    "fix the cause, then `slipway rollback --env {} --to {}`",
+                    ctx.env.name, t.id
+                ),
                 None => "fix the cause, then deploy again".to_string(),
             };
             Err(Error::Broken(format!(
@@ -552,7 +660,9 @@ pub async fn describe_services(ctx: &Ctx) -> String {
 
 fn write_file(path: &std::path::Path, text: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::env(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::env(format!("cannot create {}: {e}", dir.display())))?;
     }
-    std::fs::write(path, text).map_err(|e| Error::env(format!("cannot write {}: {e}", path.display())))
+    std::fs::write(path, text)
+        .map_err(|e| Error::env(format!("cannot write {}: {e}", path.display())))
 }

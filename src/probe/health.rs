@@ -39,13 +39,20 @@ pub fn judge(
     }
     for c in containers {
         if c.image_id != target.image_id {
-            return Verdict::Wait(format!("container {} still runs {}", c.name, short(&c.image_id)));
+            return Verdict::Wait(format!(
+                "container {} still runs {}",
+                c.name,
+                short(&c.image_id)
+            ));
         }
     }
     for c in containers {
         match c.state.as_str() {
             "exited" | "dead" => {
-                return Verdict::Fail(format!("container {} exited with code {}", c.name, c.exit_code))
+                return Verdict::Fail(format!(
+                    "container {} exited with code {}",
+                    c.name, c.exit_code
+                ))
             }
             "restarting" => {
                 return Verdict::Fail(format!(
@@ -58,10 +65,16 @@ pub fn judge(
         }
         match (c.health, &target.mode) {
             (Health::Unhealthy, _) => {
-                let log = c.health_log.as_deref().map(|l| format!(": {l}")).unwrap_or_default();
+                let log = c
+                    .health_log
+                    .as_deref()
+                    .map(|l| format!(": {l}"))
+                    .unwrap_or_default();
                 return Verdict::Fail(format!("container {} is unhealthy{log}", c.name));
             }
-            (Health::Starting, _) => return Verdict::Wait(format!("container {} health: starting", c.name)),
+            (Health::Starting, _) => {
+                return Verdict::Wait(format!("container {} health: starting", c.name))
+            }
             (Health::Healthy, _) => {}
             (Health::None, Mode::Container) => {
                 return Verdict::Fail(format!(
@@ -159,7 +172,12 @@ impl Wait<'_> {
         }
     }
 
-    async fn probe(&self, client: &reqwest::Client, expect: &HttpExpect, left: Duration) -> Result<(), String> {
+    async fn probe(
+        &self,
+        client: &reqwest::Client,
+        expect: &HttpExpect,
+        left: Duration,
+    ) -> Result<(), String> {
         let r = http::check(client, "health", expect, self.vars, left).await;
         if r.ok {
             Ok(())
@@ -202,11 +220,29 @@ mod tests {
     #[test]
     fn exited_and_unhealthy_fail_fast() {
         let t = target(Mode::Auto);
-        let v = judge(&[container("exited", Health::None, "sha256:new")], &t, D, |_| D);
-        assert_eq!(v, Verdict::Fail("container p-api-1 exited with code 3".into()));
-        let v = judge(&[container("running", Health::Unhealthy, "sha256:new")], &t, D, |_| D);
+        let v = judge(
+            &[container("exited", Health::None, "sha256:new")],
+            &t,
+            D,
+            |_| D,
+        );
+        assert_eq!(
+            v,
+            Verdict::Fail("container p-api-1 exited with code 3".into())
+        );
+        let v = judge(
+            &[container("running", Health::Unhealthy, "sha256:new")],
+            &t,
+            D,
+            |_| D,
+        );
         assert!(matches!(v, Verdict::Fail(m) if m.contains("unhealthy: wget")));
-        let v = judge(&[container("restarting", Health::None, "sha256:new")], &t, D, |_| D);
+        let v = judge(
+            &[container("restarting", Health::None, "sha256:new")],
+            &t,
+            D,
+            |_| D,
+        );
         assert!(matches!(v, Verdict::Fail(_)));
     }
 
@@ -226,8 +262,14 @@ mod tests {
     fn no_healthcheck_means_readiness_delay() {
         let t = target(Mode::Auto);
         let c = container("running", Health::None, "sha256:new");
-        assert!(matches!(judge(std::slice::from_ref(&c), &t, D, |_| Duration::from_secs(1)), Verdict::Wait(_)));
-        assert_eq!(judge(std::slice::from_ref(&c), &t, D, |_| D), Verdict::Ready);
+        assert!(matches!(
+            judge(std::slice::from_ref(&c), &t, D, |_| Duration::from_secs(1)),
+            Verdict::Wait(_)
+        ));
+        assert_eq!(
+            judge(std::slice::from_ref(&c), &t, D, |_| D),
+            Verdict::Ready
+        );
         let v = judge(&[c], &target(Mode::Container), D, |_| D);
         assert!(matches!(v, Verdict::Fail(m) if m.contains("no HEALTHCHECK")));
     }

@@ -18,7 +18,13 @@ pub fn client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-pub async fn check(client: &reqwest::Client, name: &str, e: &HttpExpect, vars: &Vars, limit: Duration) -> CheckResult {
+pub async fn check(
+    client: &reqwest::Client,
+    name: &str,
+    e: &HttpExpect,
+    vars: &Vars,
+    limit: Duration,
+) -> CheckResult {
     let url = vars.expand(&e.url);
     let mut result = CheckResult::new(name, "http", format!("{} {url}", e.method));
     let timeout = e.timeout.min(limit).max(Duration::from_millis(1));
@@ -27,7 +33,10 @@ pub async fn check(client: &reqwest::Client, name: &str, e: &HttpExpect, vars: &
     result.latency_ms = started.elapsed().as_millis() as u64;
     let (status, body) = match outcome {
         Err(_) => {
-            result.error = Some(format!("no answer within {}", humantime::format_duration(timeout)));
+            result.error = Some(format!(
+                "no answer within {}",
+                humantime::format_duration(timeout)
+            ));
             return result.judged();
         }
         Ok(Err(err)) => {
@@ -58,7 +67,10 @@ pub async fn check(client: &reqwest::Client, name: &str, e: &HttpExpect, vars: &
             Ok(json) => {
                 for (path, jp, expected) in &e.expect_json {
                     let nodes = jp.query(&json).all();
-                    let actual = nodes.first().map(|v| v.to_string()).unwrap_or_else(|| "nothing".into());
+                    let actual = nodes
+                        .first()
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "nothing".into());
                     if nodes.first() != Some(&expected) {
                         result.failures.push(Mismatch {
                             what: path.clone(),
@@ -92,7 +104,12 @@ pub async fn check(client: &reqwest::Client, name: &str, e: &HttpExpect, vars: &
     result.judged()
 }
 
-async fn fetch(client: &reqwest::Client, e: &HttpExpect, url: &str, vars: &Vars) -> Result<(u16, Vec<u8>), String> {
+async fn fetch(
+    client: &reqwest::Client,
+    e: &HttpExpect,
+    url: &str,
+    vars: &Vars,
+) -> Result<(u16, Vec<u8>), String> {
     let method = reqwest::Method::from_bytes(e.method.as_bytes()).map_err(|err| err.to_string())?;
     let mut req = client.request(method, url);
     for (k, v) in &e.headers {

@@ -7,7 +7,10 @@ pub fn text(suite: &SuiteResult) -> String {
     let mut out = String::new();
     for c in &suite.checks {
         let mark = if c.ok { "✓" } else { "✗" };
-        out.push_str(&format!("    {mark} {:width$}  {:>6} ms", c.name, c.latency_ms));
+        out.push_str(&format!(
+            "    {mark} {:width$}  {:>6} ms",
+            c.name, c.latency_ms
+        ));
         if !c.ok {
             out.push_str(&format!("  {}", c.reason()));
         }

@@ -93,7 +93,16 @@ impl Suite<'_> {
                 let command: Vec<String> = command.iter().map(|a| self.vars.expand(a)).collect();
                 let cmd = self.compose.exec(service, &command);
                 let target = format!("{service}: {}", command.join(" "));
-                run_command(&c.name, "exec", target, cmd, expect_stdout, *expect_exit, (*timeout).min(left)).await
+                run_command(
+                    &c.name,
+                    "exec",
+                    target,
+                    cmd,
+                    expect_stdout,
+                    *expect_exit,
+                    (*timeout).min(left),
+                )
+                .await
             }
             SmokeKind::Command {
                 command,
@@ -107,7 +116,16 @@ impl Suite<'_> {
                 cmd.env = self.vars.env_vars();
                 cmd.cwd = Some(self.cwd.to_path_buf());
                 let target = cmd.display();
-                run_command(&c.name, "command", target, cmd, expect_stdout, *expect_exit, (*timeout).min(left)).await
+                run_command(
+                    &c.name,
+                    "command",
+                    target,
+                    cmd,
+                    expect_stdout,
+                    *expect_exit,
+                    (*timeout).min(left),
+                )
+                .await
             }
         }
     }
@@ -137,7 +155,10 @@ async fn run_command(
     match out {
         Err(e) => result.error = Some(format!("cannot run `{}`: {e}", cmd.program)),
         Ok(o) if o.timed_out => {
-            result.error = Some(format!("no result within {}", humantime::format_duration(timeout)))
+            result.error = Some(format!(
+                "no result within {}",
+                humantime::format_duration(timeout)
+            ))
         }
         Ok(o) => {
             if o.code != Some(expect_exit) {
@@ -146,7 +167,8 @@ async fn run_command(
                     expected: expect_exit.to_string(),
                     actual: format!(
                         "{}{}",
-                        o.code.map_or("killed by a signal".to_string(), |c| c.to_string()),
+                        o.code
+                            .map_or("killed by a signal".to_string(), |c| c.to_string()),
                         http::excerpt(o.tail().as_bytes())
                     ),
                 });

@@ -65,7 +65,12 @@ impl EnvLock {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let who = read_info(&mut file)
-                    .map(|i| format!("{} (pid {} on {}, since {})", i.command, i.pid, i.host, i.since))
+                    .map(|i| {
+                        format!(
+                            "{} (pid {} on {}, since {})",
+                            i.command, i.pid, i.host, i.since
+                        )
+                    })
                     .unwrap_or_else(|| "another slipway run".into());
                 return Err(Error::Locked(format!(
                     "environment `{env}` is locked by {who}\n  hint: wait for it to finish; `slipway status --env {env}` shows what it is doing"
@@ -129,10 +134,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (held, stale) = EnvLock::acquire(dir.path(), "staging", "deploy").expect("first");
         assert!(stale.is_none());
-        let err = EnvLock::acquire(dir.path(), "staging", "deploy").err().expect("locked");
+        let err = EnvLock::acquire(dir.path(), "staging", "deploy")
+            .err()
+            .expect("locked");
         assert_eq!(err.exit(), crate::error::Exit::Locked);
-        assert!(err.to_string().contains(&format!("pid {}", std::process::id())), "{err}");
-        assert!(matches!(EnvLock::inspect(dir.path(), "staging"), LockState::Held(_)));
+        assert!(
+            err.to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        assert!(matches!(
+            EnvLock::inspect(dir.path(), "staging"),
+            LockState::Held(_)
+        ));
         // Other environments are independent.
         assert!(EnvLock::acquire(dir.path(), "production", "deploy").is_ok());
         drop(held);
@@ -142,9 +156,12 @@ mod tests {
     #[test]
     fn a_record_without_a_holder_is_stale_and_taken_over() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let record = r#"{"pid":999999,"host":"h","since":"2026-01-01T00:00:00Z","command":"deploy"}"#;
+        let record =
+            r#"{"pid":999999,"host":"h","since":"2026-01-01T00:00:00Z","command":"deploy"}"#;
         std::fs::write(dir.path().join("staging.lock"), record).expect("write");
-        assert!(matches!(EnvLock::inspect(dir.path(), "staging"), LockState::Stale(i) if i.pid == 999999));
+        assert!(
+            matches!(EnvLock::inspect(dir.path(), "staging"), LockState::Stale(i) if i.pid == 999999)
+        );
         let (_held, stale) = EnvLock::acquire(dir.path(), "staging", "deploy").expect("take over");
         assert_eq!(stale.map(|s| s.pid), Some(999999));
     }

@@ -56,8 +56,9 @@ pub fn now() -> String {
 impl State {
     /// Open (creating if needed) the state folder `dir`.
     pub fn open(dir: &Path) -> Result<State> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::env(format!("cannot create state folder {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::env(format!("cannot create state folder {}: {e}", dir.display()))
+        })?;
         let conn = Connection::open(dir.join("state.db"))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -96,7 +97,11 @@ impl State {
     }
 
     /// Record the resolved images of a release (after pull, before anything runs them).
-    pub fn set_services(&self, id: i64, services: &std::collections::BTreeMap<String, ServiceImage>) -> Result<()> {
+    pub fn set_services(
+        &self,
+        id: i64,
+        services: &std::collections::BTreeMap<String, ServiceImage>,
+    ) -> Result<()> {
         self.conn.execute(
             "UPDATE releases SET services = ?2 WHERE id = ?1",
             params![id, release::services_json(services)],
@@ -105,8 +110,10 @@ impl State {
     }
 
     pub fn set_previous(&self, id: i64, previous: Option<i64>) -> Result<()> {
-        self.conn
-            .execute("UPDATE releases SET previous_id = ?2 WHERE id = ?1", params![id, previous])?;
+        self.conn.execute(
+            "UPDATE releases SET previous_id = ?2 WHERE id = ?1",
+            params![id, previous],
+        )?;
         Ok(())
     }
 
@@ -131,9 +138,10 @@ impl State {
 
     /// Every release of every environment (prune keeps what any of them needs).
     pub fn all_releases(&self) -> Result<Vec<Release>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {} FROM releases ORDER BY id DESC", release::COLUMNS))?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {} FROM releases ORDER BY id DESC",
+            release::COLUMNS
+        ))?;
         let rows = stmt.query_map([], release::from_row)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
     }
@@ -159,9 +167,9 @@ impl State {
     }
 
     pub fn journal_of(&self, release: i64) -> Result<Vec<(String, String)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT step, COALESCE(detail, '') FROM journal WHERE release_id = ?1 ORDER BY id")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT step, COALESCE(detail, '') FROM journal WHERE release_id = ?1 ORDER BY id",
+        )?;
         let rows = stmt.query_map(params![release], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
     }

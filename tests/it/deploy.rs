@@ -21,14 +21,24 @@ fn deploy_v1_then_v2_pins_v1_as_the_way_back() {
     assert_eq!(stack.running_image("api"), api2);
     assert_eq!(stack.running_image("web"), web2);
     // The way back: :rollback names v1's exact images.
-    assert_eq!(image_id(&format!("{}:rollback", stack.repo("api"))), Some(api1.clone()));
-    assert_eq!(image_id(&format!("{}:rollback", stack.repo("web"))), Some(web1));
+    assert_eq!(
+        image_id(&format!("{}:rollback", stack.repo("api"))),
+        Some(api1.clone())
+    );
+    assert_eq!(
+        image_id(&format!("{}:rollback", stack.repo("web"))),
+        Some(web1)
+    );
     // A service slipway does not manage was never recreated.
     assert_eq!(stack.container("cache"), Some(cache));
 
     let h = stack.history();
     assert_eq!(h.len(), 2);
-    assert!(h.iter().all(|r| r["status"] == "succeeded" && r["kind"] == "deploy"), "{h:?}");
+    assert!(
+        h.iter()
+            .all(|r| r["status"] == "succeeded" && r["kind"] == "deploy"),
+        "{h:?}"
+    );
     assert_eq!(h[0]["tag"], "v2");
     assert_eq!(h[0]["services"]["api"]["image_id"], api2.as_str());
     assert_eq!(h[1]["services"]["api"]["image_id"], api1.as_str());
@@ -84,9 +94,16 @@ fn a_health_check_that_never_passes_is_rolled_back_at_health_timeout() {
     assert_eq!(stack.running_image("api"), api1);
     let h = stack.history();
     let reason = h[0]["reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("not healthy within health_timeout 4s"), "{reason}");
+    assert!(
+        reason.contains("not healthy within health_timeout 4s"),
+        "{reason}"
+    );
     // Bounded by the configured 4 s, not the 100 s default (loose: a functional bound, not a benchmark).
-    assert!(started.elapsed().as_secs() < 60, "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -144,6 +161,12 @@ fn first_deploy_adopts_what_already_runs() {
     assert_eq!(h.len(), 2);
     assert_eq!(h[1]["kind"], "adopt");
     assert_eq!(h[1]["services"]["api"]["image_id"], api1.as_str());
-    assert_eq!(image_id(&format!("{}:rollback", stack.repo("api"))), Some(api1));
-    assert_eq!(image_id(&format!("{}:rollback", stack.repo("web"))), Some(web1));
+    assert_eq!(
+        image_id(&format!("{}:rollback", stack.repo("api"))),
+        Some(api1)
+    );
+    assert_eq!(
+        image_id(&format!("{}:rollback", stack.repo("web"))),
+        Some(web1)
+    );
 }

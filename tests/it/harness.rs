@@ -43,7 +43,10 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 pub fn docker(args: &[&str]) -> (bool, String) {
-    let out = Command::new("docker").args(args).output().expect("docker CLI");
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).trim().to_string(),
@@ -64,7 +67,8 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
 }
 
@@ -170,13 +174,18 @@ expect_json = {{ "$.status" = "ok" }}
         rt.block_on(async {
             let docker = slipway::engine::Docker::connect().await.expect("docker");
             fixture::ensure_base(&docker).await.expect("base image");
-            fixture::publish(&docker, app, &self.repo(service), tag).await.expect("publish")
+            fixture::publish(&docker, app, &self.repo(service), tag)
+                .await
+                .expect("publish")
         })
     }
 
     /// Publish api and web at `tag`, both healthy; returns (api id, web id).
     pub fn publish_good(&self, tag: &str) -> (String, String) {
-        (self.publish("api", tag, App::new(tag)), self.publish("web", tag, App::new(tag)))
+        (
+            self.publish("api", tag, App::new(tag)),
+            self.publish("web", tag, App::new(tag)),
+        )
     }
 
     /// Run the real binary with this stack's config.
@@ -211,7 +220,10 @@ expect_json = {{ "$.status" = "ok" }}
             .current_dir(self.path())
             .output()
             .expect("docker compose");
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// The container of a service (exactly one expected).
@@ -226,18 +238,25 @@ expect_json = {{ "$.status" = "ok" }}
             &format!("label=com.docker.compose.service={service}"),
         ]);
         let ids: Vec<&str> = ids.lines().collect();
-        assert!(ids.len() <= 1, "{service}: more than one container: {ids:?}");
+        assert!(
+            ids.len() <= 1,
+            "{service}: more than one container: {ids:?}"
+        );
         ids.first().map(|s| s.to_string())
     }
 
     /// The image ID the service's container runs.
     pub fn running_image(&self, service: &str) -> String {
-        let c = self.container(service).unwrap_or_else(|| panic!("{service} has no container"));
+        let c = self
+            .container(service)
+            .unwrap_or_else(|| panic!("{service} has no container"));
         docker(&["inspect", "--format", "{{.Image}}", &c]).1
     }
 
     pub fn state(&self, service: &str) -> String {
-        let c = self.container(service).unwrap_or_else(|| panic!("{service} has no container"));
+        let c = self
+            .container(service)
+            .unwrap_or_else(|| panic!("{service} has no container"));
         docker(&["inspect", "--format", "{{.State.Status}}", &c]).1
     }
 

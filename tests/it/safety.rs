@@ -24,12 +24,18 @@ fn a_second_deploy_while_one_runs_exits_4() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
-    stack.wait_until("the first deploy to hold the lock", Duration::from_secs(30), || {
-        !stack.slipway(&["status", "--json"]).json()["locked"].is_null()
-    });
+    stack.wait_until(
+        "the first deploy to hold the lock",
+        Duration::from_secs(30),
+        || !stack.slipway(&["status", "--json"]).json()["locked"].is_null(),
+    );
     let second = stack.deploy("v2");
     assert_eq!(second.code, 4, "{}", second.stderr);
-    assert!(second.stderr.contains(&format!("pid {}", first.id())), "{}", second.stderr);
+    assert!(
+        second.stderr.contains(&format!("pid {}", first.id())),
+        "{}",
+        second.stderr
+    );
     let status = first.wait().expect("wait");
     assert_eq!(status.code(), Some(0));
     // Lock released at the end: the next run gets it.
