@@ -52,6 +52,7 @@ pub struct RawService {
     pub image: Option<S<String>>,
     pub strategy: Option<S<String>>,
     pub health: Option<S<RawHealth>>,
+    pub drain: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,6 +6,7 @@ pub mod context;
 pub mod plan;
 pub mod prune;
 pub mod recover;
+pub mod rollout;
 pub mod transaction;
 
 pub use context::Ctx;

@@ -11,7 +11,6 @@ use crate::config::names::split_image;
 use crate::engine::compose::pin_override;
 use crate::engine::exec;
 use crate::error::{Error, Result};
-use crate::probe::health::{Target, Wait};
 use crate::probe::report;
 use crate::probe::smoke::Suite;
 use crate::state::{self, EnvLock, Kind, Release, ServiceImage, Status};
@@ -19,6 +18,7 @@ use crate::state::{self, EnvLock, Kind, Release, ServiceImage, Status};
 use super::context::{state_dir, Ctx};
 use super::plan;
 use super::prune;
+use super::rollout::{self, Purpose};
 
 /// Where the new release's images come from.
 pub enum Desired {
@@ -172,6 +172,7 @@ fn finished(ctx: &Ctx, id: i64, result: Result<()>) -> Outcome {
 /// The checks that need state: no unfinished release; the live release
 /// (adopting what runs on a first deploy).
 async fn preflight(ctx: &Ctx) -> Result<Option<Release>> {
+    rollout::refuse_unrunnable(&ctx.cfg, &ctx.model)?;
     let history = ctx.state.history(&ctx.env.name, None)?;
     if let Some(u) = plan::unfinished(&history) {
         return Err(Error::Preflight(format!(
@@ -370,7 +371,7 @@ async fn roll_out_and_verify(
     images: &BTreeMap<String, ServiceImage>,
     tag: &str,
 ) -> Result<(), String> {
-    roll_out(ctx, id, images, tag).await?;
+    roll_out(ctx, id, images, tag, Purpose::Release).await?;
 
     let step = ctx.out.step("smoke");
     ctx.state
@@ -401,13 +402,15 @@ async fn roll_out_and_verify(
     }
 }
 
-/// Steps 4–5 for one set of images: `up` each service pinned to its release
-/// tag, wave by wave, each wave healthy before the next.
+/// Steps 4–5 for one set of images: each service pinned to its release tag
+/// and rolled per its strategy (`rollout`), wave by wave, each service
+/// healthy before the next wave.
 async fn roll_out(
     ctx: &Ctx,
     id: i64,
     images: &BTreeMap<String, ServiceImage>,
     tag: &str,
+    purpose: Purpose,
 ) -> Result<(), String> {
     let file = ctx.override_path(id);
     let release_tag = plan::release_tag(&ctx.env.name, id);
@@ -423,74 +426,17 @@ async fn roll_out(
     write_file(&file, &pin_override(&pinned, "never")).map_err(|e| e.to_string())?;
     let services: BTreeSet<String> = images.keys().cloned().collect();
     let vars = ctx.vars(tag);
-    let mut first_up = true;
+    let roll = rollout::Rollout::prepare(ctx, id, &file, images, &vars, purpose).await?;
     for wave in plan::waves(&services, &ctx.depends_on(), ctx.env.max_parallel) {
         let step = ctx.out.step("rollout");
         step.set(wave.join(", "));
-        let ups = wave.iter().map(|svc| {
-            let file = &file;
-            async move {
-                ctx.state
-                    .journal(id, "rollout", svc)
-                    .map_err(|e| e.to_string())?;
-                let out = exec::run(&ctx.compose.up(file, svc), UP_TIMEOUT)
-                    .await
-                    .map_err(|e| format!("{svc}: cannot run docker compose: {e}"))?;
-                if out.success() {
-                    Ok(())
-                } else {
-                    Err(format!("{svc}: docker compose up failed: {}", out.tail()))
-                }
+        match roll.wave(&wave).await {
+            Ok(done) => step.done(done),
+            Err(e) => {
+                step.fail(&e);
+                return Err(e);
             }
-        });
-        // The first `up` of a rollout runs alone: concurrent first runs of
-        // compose would each create the project network and get two of them.
-        let mut ups = ups.collect::<Vec<_>>().into_iter();
-        let first = if first_up { ups.next() } else { None };
-        first_up = false;
-        let result = match first {
-            Some(f) => match f.await {
-                Ok(()) => futures_util::future::try_join_all(ups).await.map(|_| ()),
-                Err(e) => Err(e),
-            },
-            None => futures_util::future::try_join_all(ups).await.map(|_| ()),
         };
-        if let Err(e) = result {
-            step.fail(&e);
-            return Err(e);
-        }
-        step.done(wave.join(", "));
-
-        let step = ctx.out.step("health");
-        step.set(format!("waiting for {}", wave.join(", ")));
-        ctx.state
-            .journal(id, "health", &wave.join(" "))
-            .map_err(|e| e.to_string())?;
-        let targets: Vec<Target> = wave
-            .iter()
-            .map(|svc| Target {
-                service: svc.clone(),
-                image_id: images[svc].image_id.clone(),
-                mode: ctx
-                    .cfg
-                    .services
-                    .get(svc)
-                    .map_or(crate::config::Health::Auto, |s| s.health.clone()),
-            })
-            .collect();
-        let wait = Wait {
-            docker: &ctx.docker,
-            project: &ctx.cfg.project,
-            timeout: ctx.env.health_timeout,
-            interval: ctx.env.health_interval,
-            readiness_delay: ctx.env.readiness_delay,
-            vars: &vars,
-        };
-        if let Err(e) = wait.all(&targets).await {
-            step.fail(&e);
-            return Err(e);
-        }
-        step.done(format!("{} healthy", wave.join(", ")));
     }
     Ok(())
 }
@@ -499,6 +445,11 @@ async fn roll_out(
 async fn commit(ctx: &Ctx, release: &Release, current: Option<&Release>) -> Result<()> {
     ctx.state.journal(release.id, "commit", "")?;
     ctx.state.finish(release.id, Status::Succeeded, None)?;
+    // The replaced containers kept warm for a fast way back are not needed now.
+    if let Err(e) = rollout::retire_standby(ctx).await {
+        ctx.out
+            .warn(format!("could not remove the replaced containers: {e}"));
+    }
     ctx.out.line(format!(
         "  release {} is live{}",
         release.id,
@@ -557,6 +508,7 @@ pub async fn restore_release(
         target.id,
         &target.services,
         target.tag.as_deref().unwrap_or(""),
+        Purpose::Restore,
     )
     .await
 }

@@ -1,12 +1,20 @@
 //! Waiting for services to become healthy after a rollout.
 //!
 //! [`judge`] is the pure decision over what Docker reports (ready, keep
-//! waiting, or fail now); [`wait`] polls Docker and any HTTP probe until every
-//! service is ready, one fails, or `health_timeout` runs out.
+//! waiting, or fail now). [`Wait`] looks again whenever the engine reports an
+//! event about the service's containers (start, die, health status) or a
+//! timer is due, not after fixed sleeps: a container that exits fails the
+//! wait at once, and one whose HEALTHCHECK passes ends it at once. The
+//! engine's own health status decides (proxies such as Traefik route by it),
+//! so a HEALTHCHECK's `interval` is the granularity of readiness. HTTP probes
+//! retry from 100 ms, backing off to `health_interval` at most.
 
 use std::time::{Duration, Instant};
 
+use futures_util::{FutureExt, StreamExt};
+
 use crate::config::{Health as Mode, HttpExpect};
+use crate::engine::lifecycle::unix_now;
 use crate::engine::{Container, Docker, Health};
 
 use super::{http, Vars};
@@ -115,60 +123,124 @@ pub struct Wait<'a> {
     pub docker: &'a Docker,
     pub project: &'a str,
     pub timeout: Duration,
+    /// The longest gap between two looks when nothing happens.
     pub interval: Duration,
     pub readiness_delay: Duration,
     pub vars: &'a Vars,
+}
+
+/// The first retry of a probe that did not pass yet; later ones back off.
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+/// Retries back off to this at most (or `health_interval`, if shorter).
+const MAX_RETRY: Duration = Duration::from_millis(500);
+/// With no event and no timer due, look again anyway after this long: a
+/// safety net should the event stream miss something.
+const SAFETY_NET: Duration = Duration::from_secs(1);
+
+/// Gaps between retries: 100 ms, growing by half, up to `cap`.
+fn next_gap(gap: Duration, cap: Duration) -> Duration {
+    gap.mul_f64(1.5).min(cap).max(FIRST_RETRY.min(cap))
 }
 
 impl Wait<'_> {
     /// Wait for every target; the first failure (or the timeout) is the error.
     pub async fn all(&self, targets: &[Target]) -> Result<(), String> {
         let deadline = Instant::now() + self.timeout;
-        let waits = targets.iter().map(|t| self.one(t, deadline));
+        let waits = targets.iter().map(|t| self.one(t, None, deadline));
         futures_util::future::try_join_all(waits).await.map(|_| ())
     }
 
-    async fn one(&self, target: &Target, deadline: Instant) -> Result<(), String> {
+    /// Wait for the given containers of one service only (a start-first
+    /// rollout's new container, while the old ones still run beside it).
+    pub async fn containers(&self, target: &Target, ids: &[String]) -> Result<(), String> {
+        self.one(target, Some(ids), Instant::now() + self.timeout)
+            .await
+    }
+
+    /// Look, judge, and sleep until the engine reports a change to the
+    /// service's containers or a timer is due (a probe retry, the end of a
+    /// readiness delay, the deadline).
+    async fn one(
+        &self,
+        target: &Target,
+        only: Option<&[String]>,
+        deadline: Instant,
+    ) -> Result<(), String> {
+        // Subscribe from a second ago, so nothing between the first look and
+        // the subscription is missed.
+        let mut events: std::pin::Pin<Box<dyn futures_util::Stream<Item = ()> + Send>> = Box::pin(
+            self.docker
+                .service_events(self.project, &target.service, unix_now() - 1.0),
+        );
+        let cap = MAX_RETRY.min(self.interval);
         let client = http::client();
         let mut last = String::from("not checked yet");
-        let mut next_http = Instant::now();
-        let mut http_ok = false;
+        let mut http_next = Instant::now();
+        let mut http_gap = Duration::ZERO;
         loop {
-            let containers = self
+            let mut containers = self
                 .docker
                 .containers(self.project, Some(&target.service))
                 .await
                 .map_err(|e| e.to_string())?;
+            if let Some(ids) = only {
+                containers.retain(|c| ids.contains(&c.id));
+                if containers.is_empty() {
+                    return Err(format!(
+                        "{}: its new container was removed while starting",
+                        target.service
+                    ));
+                }
+            }
+            let now = Instant::now();
+            let mut wake = deadline.min(now + SAFETY_NET);
             match judge(&containers, target, self.readiness_delay, running_for) {
                 Verdict::Fail(why) => return Err(format!("{}: {why}", target.service)),
-                Verdict::Wait(why) => last = why,
                 Verdict::Ready => match &target.mode {
-                    Mode::Http(expect) if !http_ok => {
-                        if Instant::now() >= next_http {
-                            next_http = Instant::now() + self.interval;
-                            let left = deadline.saturating_duration_since(Instant::now());
+                    Mode::Http(expect) => {
+                        if now >= http_next {
+                            let left = deadline.saturating_duration_since(now);
                             match self.probe(&client, expect, left).await {
-                                Ok(()) => http_ok = true,
+                                Ok(()) => return Ok(()),
                                 Err(why) => last = why,
                             }
+                            http_gap = next_gap(http_gap, cap);
+                            http_next = Instant::now() + http_gap;
                         }
-                        if http_ok {
-                            return Ok(());
-                        }
+                        wake = wake.min(http_next);
                     }
                     _ => return Ok(()),
                 },
+                Verdict::Wait(why) => {
+                    last = why;
+                    // A HEALTHCHECK result arrives as an event; a readiness
+                    // delay ends on a timer.
+                    for c in &containers {
+                        if c.state == "running" && c.health == Health::None {
+                            let left = self.readiness_delay.saturating_sub(running_for(c));
+                            wake = wake.min(now + left + Duration::from_millis(10));
+                        }
+                    }
+                }
             }
-            let now = Instant::now();
-            if now >= deadline {
+            if Instant::now() >= deadline {
                 return Err(format!(
                     "{}: not healthy within health_timeout {} ({last})",
                     target.service,
                     humantime::format_duration(self.timeout)
                 ));
             }
-            let nap = Duration::from_millis(250).min(deadline - now);
-            tokio::time::sleep(nap).await;
+            tokio::select! {
+                event = events.next() => {
+                    if event.is_none() {
+                        // The stream ended: the timers still drive the wait.
+                        events = Box::pin(futures_util::stream::pending());
+                    }
+                    // A burst of events needs one look, not one each.
+                    while let Some(Some(())) = events.next().now_or_never() {}
+                }
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
         }
     }
 
@@ -216,6 +288,25 @@ mod tests {
     }
 
     const D: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn retries_back_off_to_a_cap() {
+        let cap = Duration::from_millis(500);
+        let mut gap = Duration::ZERO;
+        let mut gaps = Vec::new();
+        for _ in 0..8 {
+            gap = next_gap(gap, cap);
+            gaps.push(gap.as_millis());
+        }
+        assert_eq!(gaps[0], 100);
+        assert!(gaps.windows(2).all(|w| w[0] <= w[1]), "{gaps:?}");
+        assert_eq!(*gaps.last().unwrap_or(&0), 500);
+        // A health_interval below the first retry is the cap from the start.
+        assert_eq!(
+            next_gap(Duration::ZERO, Duration::from_millis(50)),
+            Duration::from_millis(50)
+        );
+    }
 
     #[test]
     fn exited_and_unhealthy_fail_fast() {

@@ -7,3 +7,4 @@ mod config_errors;
 mod deploy;
 mod rollback;
 mod safety;
+mod startfirst;
