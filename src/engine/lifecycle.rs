@@ -184,6 +184,30 @@ impl Docker {
         }
     }
 
+    /// The container's address on its networks (the first, by network name),
+    /// for probing that one container from the host.
+    pub async fn container_address(&self, container: &str) -> Result<Option<String>> {
+        let c = match self
+            .api()
+            .inspect_container(container, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) if is_gone(&e) => return Ok(None),
+            Err(e) => return Err(docker_err(&format!("inspect container {container}"), e)),
+        };
+        let networks: BTreeMap<String, EndpointSettings> = c
+            .network_settings
+            .and_then(|n| n.networks)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        Ok(networks
+            .into_values()
+            .filter_map(|e| e.ip_address)
+            .find(|ip| !ip.is_empty()))
+    }
+
     /// Every engine event about the containers of one compose service, from
     /// `since` (unix seconds, so nothing between a look and the subscription
     /// is missed). The stream yields `()`: "something happened, look again".

@@ -243,11 +243,11 @@ fn repo(ctx: &Ctx, svc: &str, image: &str) -> String {
 /// Give a release's images its immutable per-release tag.
 async fn tag_release(ctx: &Ctx, id: i64, images: &BTreeMap<String, ServiceImage>) -> Result<()> {
     let tag = plan::release_tag(&ctx.env.name, id);
-    for (svc, img) in images {
-        ctx.docker
-            .tag(&img.image_id, &repo(ctx, svc, &img.image), &tag)
-            .await?;
-    }
+    let tags = images.iter().map(|(svc, img)| {
+        let (repo, tag) = (repo(ctx, svc, &img.image), &tag);
+        async move { ctx.docker.tag(&img.image_id, &repo, tag).await }
+    });
+    futures_util::future::try_join_all(tags).await?;
     Ok(())
 }
 
@@ -335,8 +335,13 @@ async fn pin(
         &current.map(|c| c.id.to_string()).unwrap_or_default(),
     )?;
     if let Some(c) = current {
-        for (svc, img) in &c.services {
-            if ctx.docker.image_id(&img.image_id).await?.is_none() {
+        // All of the way back must be here before anything is tagged; the
+        // engine calls run at once (this step is on every deploy's path).
+        let present = c.services.iter().map(|(svc, img)| async move {
+            Ok::<_, Error>((svc, img, ctx.docker.image_id(&img.image_id).await?))
+        });
+        for (svc, img, found) in futures_util::future::try_join_all(present).await? {
+            if found.is_none() {
                 let msg = format!(
                     "the way back is gone: release {}'s image for {svc} ({}) is not on this host; \
                      nothing was changed\n  hint: `slipway rollback --to ID` to a release whose images exist, \
@@ -346,14 +351,16 @@ async fn pin(
                 step.fail("");
                 return Err(Error::Preflight(msg));
             }
-            ctx.docker
-                .tag(
-                    &img.image_id,
-                    &repo(ctx, svc, &img.image),
-                    &ctx.env.rollback_tag,
-                )
-                .await?;
         }
+        let rollback = c.services.iter().map(|(svc, img)| {
+            let repo = repo(ctx, svc, &img.image);
+            async move {
+                ctx.docker
+                    .tag(&img.image_id, &repo, &ctx.env.rollback_tag)
+                    .await
+            }
+        });
+        futures_util::future::try_join_all(rollback).await?;
         tag_release(ctx, c.id, &c.services).await?;
     }
     tag_release(ctx, id, images).await?;
@@ -445,11 +452,6 @@ async fn roll_out(
 async fn commit(ctx: &Ctx, release: &Release, current: Option<&Release>) -> Result<()> {
     ctx.state.journal(release.id, "commit", "")?;
     ctx.state.finish(release.id, Status::Succeeded, None)?;
-    // The replaced containers kept warm for a fast way back are not needed now.
-    if let Err(e) = rollout::retire_standby(ctx).await {
-        ctx.out
-            .warn(format!("could not remove the replaced containers: {e}"));
-    }
     ctx.out.line(format!(
         "  release {} is live{}",
         release.id,
@@ -458,7 +460,10 @@ async fn commit(ctx: &Ctx, release: &Release, current: Option<&Release>) -> Resu
             .unwrap_or_default()
     ));
     let step = ctx.out.step("prune");
-    match prune::run(ctx, false).await {
+    // At once: removing the replaced containers kept warm for a fast way back
+    // (not needed now) and pruning (their images are the way back, kept).
+    let (retired, pruned) = tokio::join!(rollout::retire_standby(ctx), prune::run(ctx, false));
+    match pruned {
         Ok(p) => {
             step.done(format!(
                 "{} images removed, {} kept",
@@ -471,6 +476,10 @@ async fn commit(ctx: &Ctx, release: &Release, current: Option<&Release>) -> Resu
             ctx.out
                 .warn(format!("prune failed (the release is live and fine): {e}"));
         }
+    }
+    if let Err(e) = retired {
+        ctx.out
+            .warn(format!("could not remove the replaced containers: {e}"));
     }
     Ok(())
 }

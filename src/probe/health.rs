@@ -7,8 +7,11 @@
 //! wait at once, and one whose HEALTHCHECK passes ends it at once. The
 //! engine's own health status decides (proxies such as Traefik route by it),
 //! so a HEALTHCHECK's `interval` is the granularity of readiness. HTTP probes
-//! retry from 100 ms, backing off to `health_interval` at most.
+//! (a connection refused costs next to nothing) retry after 50 ms, then every
+//! 100 ms (or `health_interval`, if shorter);
+//! `{container}` in a probe's URL is the address of each container checked.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, StreamExt};
@@ -90,6 +93,8 @@ pub fn judge(
                     target.service
                 ))
             }
+            // The HTTP probe is the readiness signal: no delay to sit out.
+            (Health::None, Mode::Http(_)) => {}
             (Health::None, _) => {
                 let up = running_for(c);
                 if up < readiness_delay {
@@ -130,14 +135,18 @@ pub struct Wait<'a> {
 }
 
 /// The first retry of a probe that did not pass yet; later ones back off.
-const FIRST_RETRY: Duration = Duration::from_millis(100);
+const FIRST_RETRY: Duration = Duration::from_millis(50);
 /// Retries back off to this at most (or `health_interval`, if shorter).
-const MAX_RETRY: Duration = Duration::from_millis(500);
+const MAX_RETRY: Duration = Duration::from_millis(100);
+
+/// In a health probe's URL, the address of the container being checked, so a
+/// start-first rollout probes its new container, not the service behind a proxy.
+pub const CONTAINER: &str = "{container}";
 /// With no event and no timer due, look again anyway after this long: a
 /// safety net should the event stream miss something.
 const SAFETY_NET: Duration = Duration::from_secs(1);
 
-/// Gaps between retries: 100 ms, growing by half, up to `cap`.
+/// Gaps between retries: 50 ms, growing by half, up to `cap`.
 fn next_gap(gap: Duration, cap: Duration) -> Duration {
     gap.mul_f64(1.5).min(cap).max(FIRST_RETRY.min(cap))
 }
@@ -177,6 +186,7 @@ impl Wait<'_> {
         let mut last = String::from("not checked yet");
         let mut http_next = Instant::now();
         let mut http_gap = Duration::ZERO;
+        let mut addresses = HashMap::new();
         loop {
             let mut containers = self
                 .docker
@@ -200,7 +210,13 @@ impl Wait<'_> {
                     Mode::Http(expect) => {
                         if now >= http_next {
                             let left = deadline.saturating_duration_since(now);
-                            match self.probe(&client, expect, left).await {
+                            let probed = if expect.url.contains(CONTAINER) {
+                                self.probe_each(&client, expect, &containers, &mut addresses, left)
+                                    .await
+                            } else {
+                                self.probe(&client, expect, left).await
+                            };
+                            match probed {
                                 Ok(()) => return Ok(()),
                                 Err(why) => last = why,
                             }
@@ -242,6 +258,38 @@ impl Wait<'_> {
                 _ = tokio::time::sleep_until(wake.into()) => {}
             }
         }
+    }
+
+    /// Probe every container at its own address (`{container}` in the URL).
+    async fn probe_each(
+        &self,
+        client: &reqwest::Client,
+        expect: &HttpExpect,
+        containers: &[Container],
+        addresses: &mut HashMap<String, String>,
+        left: Duration,
+    ) -> Result<(), String> {
+        for c in containers {
+            if !addresses.contains_key(&c.id) {
+                match self.docker.container_address(&c.id).await {
+                    Ok(Some(ip)) => {
+                        addresses.insert(c.id.clone(), ip);
+                    }
+                    _ => return Err(format!("container {} has no address yet", c.name)),
+                }
+            }
+        }
+        let probes = containers.iter().map(|c| {
+            let mut one = expect.clone();
+            let ip = addresses.get(&c.id).cloned().unwrap_or_default();
+            one.url = one.url.replace(CONTAINER, &ip);
+            async move {
+                self.probe(client, &one, left)
+                    .await
+                    .map_err(|why| format!("container {}: {why}", c.name))
+            }
+        });
+        futures_util::future::try_join_all(probes).await.map(|_| ())
     }
 
     async fn probe(
@@ -290,6 +338,34 @@ mod tests {
     const D: Duration = Duration::from_secs(5);
 
     #[test]
+    fn an_http_probe_replaces_the_readiness_delay() {
+        let http = Mode::Http(HttpExpect {
+            url: "http://{container}:8080/health".into(),
+            method: "GET".into(),
+            headers: Default::default(),
+            body: None,
+            expect_status: vec![200],
+            expect_json: Vec::new(),
+            expect_body: None,
+            max_latency: None,
+            timeout: D,
+        });
+        let c = container("running", Health::None, "sha256:new");
+        assert_eq!(
+            judge(std::slice::from_ref(&c), &target(http.clone()), D, |_| {
+                Duration::ZERO
+            }),
+            Verdict::Ready
+        );
+        // A HEALTHCHECK, if the image has one, must still pass too.
+        let starting = container("running", Health::Starting, "sha256:new");
+        assert!(matches!(
+            judge(&[starting], &target(http), D, |_| D),
+            Verdict::Wait(_)
+        ));
+    }
+
+    #[test]
     fn retries_back_off_to_a_cap() {
         let cap = Duration::from_millis(500);
         let mut gap = Duration::ZERO;
@@ -298,13 +374,13 @@ mod tests {
             gap = next_gap(gap, cap);
             gaps.push(gap.as_millis());
         }
-        assert_eq!(gaps[0], 100);
+        assert_eq!(gaps[0], 50);
         assert!(gaps.windows(2).all(|w| w[0] <= w[1]), "{gaps:?}");
         assert_eq!(*gaps.last().unwrap_or(&0), 500);
         // A health_interval below the first retry is the cap from the start.
         assert_eq!(
-            next_gap(Duration::ZERO, Duration::from_millis(50)),
-            Duration::from_millis(50)
+            next_gap(Duration::ZERO, Duration::from_millis(20)),
+            Duration::from_millis(20)
         );
     }
 

@@ -23,6 +23,17 @@ fn proxy_image() -> String {
 /// A stack where traffic reaches `web` only through the proxy on the stack's
 /// port; `web` runs `replicas` copies and rolls with `strategy`.
 fn proxied_stack(test: &str, strategy: &str, replicas: usize) -> Stack {
+    proxied_stack_with(test, strategy, replicas, "", "")
+}
+
+/// The same, with extra lines for `web` in compose and in slipway.toml.
+fn proxied_stack_with(
+    test: &str,
+    strategy: &str,
+    replicas: usize,
+    web_compose: &str,
+    web_config: &str,
+) -> Stack {
     let stack = Stack::new(test);
     let compose = format!(
         r#"services:
@@ -34,7 +45,7 @@ fn proxied_stack(test: &str, strategy: &str, replicas: usize) -> Stack {
     image: {web}:v1
     deploy:
       replicas: {replicas}
-"#,
+{web_compose}"#,
         proxy = proxy_image(),
         port = stack.port,
         web = stack.repo("web"),
@@ -51,6 +62,7 @@ url = "http://127.0.0.1:{port}"
 
 [services.web]
 strategy = "{strategy}"
+{web_config}
 
 [[smoke]]
 name = "core API"
@@ -102,7 +114,7 @@ fn containers(stack: &Stack, service: &str) -> Vec<(String, String, String)> {
 
 fn load(stack: &Stack, rate: u32) -> Load {
     let addr = format!("127.0.0.1:{}", stack.port).parse().expect("addr");
-    Load::start(addr, "/health", rate, 32)
+    Load::start(&[addr], "/health", rate, 32)
 }
 
 #[test]
@@ -150,6 +162,48 @@ fn start_first_deploys_and_rolls_back_with_zero_failed_requests() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(report.failed, 0, "manual rollback: {}", report.summary());
     assert_eq!(containers(&stack, "web").len(), 1);
+}
+
+#[test]
+fn a_container_http_probe_checks_the_new_container_not_the_proxy() {
+    // No HEALTHCHECK; readiness is an HTTP probe of each new container.
+    let stack = proxied_stack_with(
+        "sf-probe",
+        "start-first",
+        1,
+        "    healthcheck:\n      disable: true\n",
+        "health = { http = \"http://{container}:8080/health\", expect_json = { \"$.status\" = \"ok\" } }",
+    );
+    let config = std::fs::read_to_string(stack.config_path()).expect("config");
+    std::fs::write(
+        stack.config_path(),
+        config.replace("health_timeout = \"30s\"", "health_timeout = \"4s\""),
+    )
+    .expect("config");
+    let v1 = stack.publish("web", "v1", app("v1", true));
+    let v2 = stack.publish("web", "v2", app("v2", true));
+    // v3 would answer only after a minute: through the proxy the old v2
+    // container keeps answering /health, but v3's own container never does.
+    let mut slow = app("v3", true);
+    slow.boot_delay = 60;
+    stack.publish("web", "v3", slow);
+    assert_eq!(stack.deploy("v1").code, 0);
+    let run = stack.deploy("v2");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(containers(&stack, "web")[0].1, v2);
+
+    let run = stack.deploy("v3");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let h = stack.history();
+    let reason = h[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("not healthy within health_timeout 4s") && reason.contains(":8080/health"),
+        "{reason}"
+    );
+    let web = containers(&stack, "web");
+    assert_eq!(web.len(), 1, "the slow container was removed: {web:?}");
+    assert_eq!(web[0].1, v2);
+    assert_ne!(web[0].1, v1);
 }
 
 #[test]
