@@ -187,6 +187,13 @@ pub fn next_move(slots: &[Slot], want: usize, strategy: Strategy) -> Move {
     let live_fresh: Vec<&Slot> = slots.iter().filter(|s| s.in_rotation && s.fresh).collect();
     let live_old: Vec<&Slot> = slots.iter().filter(|s| s.in_rotation && !s.fresh).collect();
     let serving = live_fresh.len() + live_old.len();
+    // A warm standby of the wanted release costs no boot: all of them go back
+    // into rotation before anything leaves it.
+    if live_fresh.len() < want {
+        if let Some(s) = slots.iter().find(|s| !s.in_rotation && s.fresh) {
+            return Move::Reconnect(s.id.clone());
+        }
+    }
     let room = match strategy {
         Strategy::StartFirst => serving > want,
         Strategy::StopFirst => serving >= want,
@@ -197,9 +204,6 @@ pub fn next_move(slots: &[Slot], want: usize, strategy: Strategy) -> Move {
         }
     }
     if live_fresh.len() < want {
-        if let Some(s) = slots.iter().find(|s| !s.in_rotation && s.fresh) {
-            return Move::Reconnect(s.id.clone());
-        }
         // compose counts every container of the service, standbys included.
         return Move::StartOne {
             scale: slots.len() + 1,
@@ -630,6 +634,25 @@ mod tests {
             ]
         );
         assert_eq!(fewest, 1);
+        // With replicas, every standby is back before the first bad one leaves.
+        let slots = vec![
+            slot("bad1", true, false),
+            slot("bad2", true, false),
+            slot("s1", false, true),
+            slot("s2", false, true),
+        ];
+        let (moves, fewest) = simulate(slots, 2, Strategy::StartFirst);
+        assert_eq!(
+            moves,
+            [
+                Move::Reconnect("s1".into()),
+                Move::Reconnect("s2".into()),
+                Move::Retire("bad1".into()),
+                Move::Retire("bad2".into()),
+                Move::Done
+            ]
+        );
+        assert_eq!(fewest, 2);
     }
 
     #[test]
