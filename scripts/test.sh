@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fmt --all -- --check
-cargo clippy --all-targets --quiet -- -D warnings
-cargo test --all-targets "$@"
+cargo clippy --all-targets --features failpoints --quiet -- -D warnings
+cargo test --all-targets --features failpoints "$@"

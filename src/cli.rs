@@ -88,6 +88,9 @@ pub struct DeployArgs {
     /// Image tag to deploy (default: the environment's `tag`).
     #[arg(long, short = 't', value_name = "TAG")]
     pub tag: Option<String>,
+    /// Queue behind a run that holds the environment lock, for at most this long (e.g. 10m).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub wait: Option<std::time::Duration>,
     #[command(flatten)]
     pub ci: CiArgs,
 }
@@ -97,6 +100,9 @@ pub struct RollbackArgs {
     /// A release ID from `slipway history` (default: the release `:rollback` names).
     #[arg(long, value_name = "RELEASE_ID")]
     pub to: Option<i64>,
+    /// Queue behind a run that holds the environment lock, for at most this long (e.g. 10m).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub wait: Option<std::time::Duration>,
     #[command(flatten)]
     pub ci: CiArgs,
 }

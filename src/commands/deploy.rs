@@ -23,12 +23,14 @@ pub async fn run(s: Settings, args: &DeployArgs) -> Result<()> {
     }
     out.line(format!("slipway deploy {} {tag}", s.env.name));
     let ctx = Ctx::open(s.config, s.env, out).await?;
+    crate::interrupt::install();
     let outcome = transaction::run(
         &ctx,
         Request {
             kind: Kind::Deploy,
             desired: Desired::Pull { tag },
             ci: ci_context(&args.ci, process_var),
+            lock_wait: args.wait,
         },
     )
     .await;

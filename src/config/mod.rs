@@ -120,8 +120,20 @@ pub struct Notify {
     pub webhook_url_envs: Vec<String>,
 }
 
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
 impl Config {
     pub fn load(path: &Path) -> Result<Config> {
+        // A config is a few KiB; refuse to parse something enormous by mistake.
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.len() > MAX_CONFIG_BYTES {
+                return Err(Error::Usage(format!(
+                    "{} is {} bytes; a slipway.toml larger than {MAX_CONFIG_BYTES} bytes is refused (is it the right file?)",
+                    path.display(),
+                    meta.len()
+                )));
+            }
+        }
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::Usage(format!(
                 "cannot read config {}: {e}\n  hint: pass --config PATH, or run slipway in the folder holding slipway.toml",

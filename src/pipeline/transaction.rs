@@ -15,6 +15,7 @@ use crate::probe::health::{Target, Wait};
 use crate::probe::report;
 use crate::probe::smoke::Suite;
 use crate::state::{self, EnvLock, Kind, Release, ServiceImage, Status};
+use crate::{failpoint, interrupt};
 
 use super::context::{state_dir, Ctx};
 use super::plan;
@@ -40,6 +41,8 @@ pub struct Request {
     pub kind: Kind,
     pub desired: Desired,
     pub ci: Ci,
+    /// Queue this long behind a run holding the lock (`--wait`).
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 /// The release as recorded at the end (if one was started), and how it ended.
@@ -54,7 +57,12 @@ const PULL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1800);
 pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
     // 1. Preflight (config, Docker and Compose were checked by Ctx::open).
     let step = ctx.out.step("preflight");
-    let lock = match EnvLock::acquire(&state_dir(&ctx.cfg), &ctx.env.name, req.kind.as_str()) {
+    let dir = state_dir(&ctx.cfg);
+    let acquired = match req.lock_wait {
+        Some(wait) => EnvLock::acquire_waiting(&dir, &ctx.env.name, req.kind.as_str(), wait).await,
+        None => EnvLock::acquire(&dir, &ctx.env.name, req.kind.as_str()),
+    };
+    let lock = match acquired {
         Ok((lock, stale)) => {
             if let Some(s) = stale {
                 ctx.out.warn(format!(
@@ -90,6 +98,7 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
         ),
         None => "no live release yet".to_string(),
     });
+    failpoint::hit("preflight:after");
 
     let tag = match &req.desired {
         Desired::Pull { tag } => Some(tag.clone()),
@@ -119,6 +128,7 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
             }
         }
     };
+    failpoint::hit("begin:after");
     ctx.out.line(format!(
         "  {} {} → release {}{}",
         req.kind.as_str(),
@@ -133,7 +143,11 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
     let prepared = async {
         let images = resolve(ctx, release.id, &req.desired).await?;
         ctx.state.set_services(release.id, &images)?;
+        failpoint::hit("pull:after");
+        stop_if_interrupted()?;
         pin(ctx, release.id, current.as_ref(), &images).await?;
+        failpoint::hit("pin:after");
+        stop_if_interrupted()?;
         Ok::<_, Error>(images)
     }
     .await;
@@ -154,12 +168,33 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
 
     let result = match verified {
         // 7. Commit.
-        Ok(()) => commit(ctx, &release, current.as_ref()).await,
+        Ok(()) => {
+            failpoint::hit("smoke:after");
+            commit(ctx, &release, current.as_ref()).await
+        }
         // 8. Or roll back.
         Err(reason) => restore(ctx, &release, current.as_ref(), &reason).await,
     };
     drop(lock);
     finished(ctx, release.id, result)
+}
+
+/// Before anything running changed, a signal aborts the release.
+fn stop_if_interrupted() -> Result<()> {
+    if interrupt::requested() {
+        return Err(Error::RolledBack(
+            "interrupted by a signal before anything running changed; the live release is untouched".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Once rolling out, a signal means: stop here and roll back.
+fn check_interrupt() -> Result<(), String> {
+    if interrupt::requested() {
+        return Err("interrupted by a signal".into());
+    }
+    Ok(())
 }
 
 fn finished(ctx: &Ctx, id: i64, result: Result<()>) -> Outcome {
@@ -290,6 +325,7 @@ async fn pull(ctx: &Ctx, id: i64, tag: &str) -> Result<BTreeMap<String, ServiceI
     write_file(&file, &pin_override(&refs, "always"))?;
     let services: Vec<String> = refs.keys().cloned().collect();
     step.set(services.join(", "));
+    failpoint::hit_soon("pull:during");
     let out = exec::run(&ctx.compose.pull(&file, &services), PULL_TIMEOUT)
         .await
         .map_err(|e| Error::Pull(format!("cannot run docker compose: {e}")))?;
@@ -370,7 +406,7 @@ async fn roll_out_and_verify(
     images: &BTreeMap<String, ServiceImage>,
     tag: &str,
 ) -> Result<(), String> {
-    roll_out(ctx, id, images, tag).await?;
+    roll_out(ctx, id, images, tag, OnSignal::Stop).await?;
 
     let step = ctx.out.step("smoke");
     ctx.state
@@ -395,10 +431,17 @@ async fn roll_out_and_verify(
         eprint!("{}", report::text(&suite));
     }
     if suite.ok {
-        Ok(())
+        check_interrupt()
     } else {
         Err(suite.reason())
     }
+}
+
+/// Whether a signal may stop a rollout (a restore is never stopped by the first signal).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnSignal {
+    Stop,
+    Continue,
 }
 
 /// Steps 4–5 for one set of images: `up` each service pinned to its release
@@ -408,7 +451,18 @@ async fn roll_out(
     id: i64,
     images: &BTreeMap<String, ServiceImage>,
     tag: &str,
+    on_signal: OnSignal,
 ) -> Result<(), String> {
+    let check_interrupt = || match on_signal {
+        OnSignal::Stop => check_interrupt(),
+        OnSignal::Continue => Ok(()),
+    };
+    let signalled = || async move {
+        match on_signal {
+            OnSignal::Stop => interrupt::wait().await,
+            OnSignal::Continue => std::future::pending().await,
+        }
+    };
     let file = ctx.override_path(id);
     let release_tag = plan::release_tag(&ctx.env.name, id);
     let pinned: BTreeMap<String, String> = images
@@ -450,7 +504,10 @@ async fn roll_out(
         first_up = false;
         let result = match first {
             Some(f) => match f.await {
-                Ok(()) => futures_util::future::try_join_all(ups).await.map(|_| ()),
+                Ok(()) => {
+                    failpoint::hit("rollout:between");
+                    futures_util::future::try_join_all(ups).await.map(|_| ())
+                }
                 Err(e) => Err(e),
             },
             None => futures_util::future::try_join_all(ups).await.map(|_| ()),
@@ -460,8 +517,11 @@ async fn roll_out(
             return Err(e);
         }
         step.done(wave.join(", "));
+        failpoint::hit("rollout:after");
+        check_interrupt()?;
 
         let step = ctx.out.step("health");
+        failpoint::hit_soon("health:during");
         step.set(format!("waiting for {}", wave.join(", ")));
         ctx.state
             .journal(id, "health", &wave.join(" "))
@@ -486,11 +546,17 @@ async fn roll_out(
             readiness_delay: ctx.env.readiness_delay,
             vars: &vars,
         };
-        if let Err(e) = wait.all(&targets).await {
+        let waited = tokio::select! {
+            r = wait.all(&targets) => r,
+            _ = signalled() => Err("interrupted by a signal".to_string()),
+        };
+        if let Err(e) = waited {
             step.fail(&e);
             return Err(e);
         }
         step.done(format!("{} healthy", wave.join(", ")));
+        failpoint::hit("health:after");
+        check_interrupt()?;
     }
     Ok(())
 }
@@ -499,6 +565,7 @@ async fn roll_out(
 async fn commit(ctx: &Ctx, release: &Release, current: Option<&Release>) -> Result<()> {
     ctx.state.journal(release.id, "commit", "")?;
     ctx.state.finish(release.id, Status::Succeeded, None)?;
+    failpoint::hit("commit:after");
     ctx.out.line(format!(
         "  release {} is live{}",
         release.id,
@@ -552,11 +619,13 @@ pub async fn restore_release(
         return Ok(());
     };
     step.done(format!("back to release {}", target.id));
+    failpoint::hit("restore:during");
     roll_out(
         ctx,
         target.id,
         &target.services,
         target.tag.as_deref().unwrap_or(""),
+        OnSignal::Continue,
     )
     .await
 }
@@ -588,27 +657,9 @@ async fn restore(
         (Ok(()), Some(target)) => {
             ctx.state
                 .finish(release.id, Status::RolledBack, Some(reason))?;
-            // `:rollback` goes back to naming what precedes the live release.
-            if let Some(prev) = target
-                .previous
-                .and_then(|p| ctx.state.release(p).ok().flatten())
-            {
-                for (svc, img) in &prev.services {
-                    if ctx.docker.image_id(&img.image_id).await?.is_some() {
-                        let _ = ctx
-                            .docker
-                            .tag(
-                                &img.image_id,
-                                &repo(ctx, svc, &img.image),
-                                &ctx.env.rollback_tag,
-                            )
-                            .await;
-                    }
-                }
-            }
+            retag_rollback(ctx, target).await;
             Err(Error::RolledBack(format!(
-                "release {} failed: {reason}
-release {} is restored and healthy",
+                "release {} failed: {reason}\nrelease {} is restored and healthy",
                 release.id, target.id
             )))
         }
@@ -631,6 +682,28 @@ release {} is restored and healthy",
                  original failure: {reason}\nwhat runs now:\n{now}\n  a human must act: {hint}",
                 release.id
             )))
+        }
+    }
+}
+
+/// After going back to `live`, `:rollback` names what preceded it again.
+pub async fn retag_rollback(ctx: &Ctx, live: &Release) {
+    let Some(prev) = live
+        .previous
+        .and_then(|p| ctx.state.release(p).ok().flatten())
+    else {
+        return;
+    };
+    for (svc, img) in &prev.services {
+        if let Ok(Some(_)) = ctx.docker.image_id(&img.image_id).await {
+            let _ = ctx
+                .docker
+                .tag(
+                    &img.image_id,
+                    &repo(ctx, svc, &img.image),
+                    &ctx.env.rollback_tag,
+                )
+                .await;
         }
     }
 }

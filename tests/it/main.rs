@@ -3,7 +3,11 @@
 
 mod harness;
 
+mod bad_input;
 mod config_errors;
 mod deploy;
+#[cfg(feature = "failpoints")]
+mod faults;
 mod rollback;
 mod safety;
+mod signals;
