@@ -59,6 +59,11 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Notification channels: `slipway notify test` sends each a test message.
+    Notify {
+        #[command(subcommand)]
+        action: NotifyAction,
+    },
     /// A self-contained demonstration on the local Docker engine.
     Demo {
         /// Leave the demo stack running afterwards (remove it with `slipway demo --clean`).
@@ -97,6 +102,18 @@ pub struct RollbackArgs {
     /// A release ID from `slipway history` (default: the release `:rollback` names).
     #[arg(long, value_name = "RELEASE_ID")]
     pub to: Option<i64>,
+    #[command(flatten)]
+    pub ci: CiArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyAction {
+    /// Send a test message to every channel of the environment.
+    Test(NotifyTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyTestArgs {
     #[command(flatten)]
     pub ci: CiArgs,
 }

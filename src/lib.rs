@@ -5,7 +5,8 @@
 //! follows the design: `config` (slipway.toml), `engine` (Docker, Compose,
 //! processes), `probe` (health and smoke checks), `state` (history, journal,
 //! lock), `pipeline` (the deploy transaction and its decisions), `commands`
-//! (one per subcommand), `output` (the printer).
+//! (one per subcommand), `output` (the printer), `notify` (Slack and
+//! webhooks).
 
 pub mod cli;
 pub mod commands;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod fixture;
+pub mod notify;
 pub mod output;
 pub mod pipeline;
 pub mod probe;
@@ -54,7 +56,10 @@ pub fn run() -> ExitCode {
             if out.json
                 && !matches!(
                     cli.command,
-                    Command::Deploy(_) | Command::Rollback(_) | Command::Smoke { .. }
+                    Command::Deploy(_)
+                        | Command::Rollback(_)
+                        | Command::Smoke { .. }
+                        | Command::Notify { .. }
                 )
             {
                 out.json(&serde_json::json!({
@@ -80,6 +85,9 @@ async fn dispatch(cli: &Cli) -> Result<()> {
         Command::Check => commands::check::run(s).await,
         Command::Recover => commands::recover::run(s).await,
         Command::Prune { dry_run } => commands::prune::run(s, *dry_run).await,
+        Command::Notify {
+            action: cli::NotifyAction::Test(args),
+        } => commands::notify::test(s, args).await,
         Command::Demo { .. } => Err(Error::Usage("unreachable".into())),
     }
 }

@@ -17,6 +17,7 @@ use crate::probe::smoke::Suite;
 use crate::state::{self, EnvLock, Kind, Release, ServiceImage, Status};
 
 use super::context::{state_dir, Ctx};
+use super::lifecycle::Lifecycle;
 use super::plan;
 use super::prune;
 
@@ -128,12 +129,14 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
             .map(|t| format!(" ({t})"))
             .unwrap_or_default()
     ));
+    let mut life = Lifecycle::start(ctx, &release, &req.desired);
 
     // 2–3. Resolve the new images and pin the way back. Nothing running changes.
     let prepared = async {
         let images = resolve(ctx, release.id, &req.desired).await?;
         ctx.state.set_services(release.id, &images)?;
         pin(ctx, release.id, current.as_ref(), &images).await?;
+        life.pre_deploy(ctx, &images).await?;
         Ok::<_, Error>(images)
     }
     .await;
@@ -143,6 +146,7 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
             let _ = ctx
                 .state
                 .finish(release.id, Status::Aborted, Some(&e.to_string()));
+            life.end(ctx, release.id, Some(&e)).await;
             return finished(ctx, release.id, Err(e));
         }
     };
@@ -156,8 +160,12 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
         // 7. Commit.
         Ok(()) => commit(ctx, &release, current.as_ref()).await,
         // 8. Or roll back.
-        Err(reason) => restore(ctx, &release, current.as_ref(), &reason).await,
+        Err(reason) => {
+            life.rolling_back(&release, &reason);
+            restore(ctx, &release, current.as_ref(), &reason).await
+        }
     };
+    life.end(ctx, release.id, result.as_ref().err()).await;
     drop(lock);
     finished(ctx, release.id, result)
 }

@@ -5,5 +5,6 @@ mod harness;
 
 mod config_errors;
 mod deploy;
+mod notify;
 mod rollback;
 mod safety;
