@@ -11,8 +11,6 @@
 
 use std::path::{Path, PathBuf};
 
-use bollard::query_parameters::RemoveContainerOptions;
-
 use crate::config::{Hook, HookPoint};
 use crate::engine::compose::pin_override;
 use crate::engine::exec::{self, Cmd, Output};
@@ -140,15 +138,7 @@ async fn run_one(
     if let (Some(p), Ok(o)) = (&pinned, &out) {
         if o.timed_out {
             // Killing `docker compose run` leaves its container running.
-            let opts = RemoveContainerOptions {
-                force: true,
-                ..Default::default()
-            };
-            let _ = ctx
-                .docker
-                .api()
-                .remove_container(&p.container, Some(opts))
-                .await;
+            let _ = exec::run(&remove_container(&p.container), REMOVE_TIMEOUT).await;
         }
     }
     if let Some(p) = &pinned {
@@ -162,6 +152,13 @@ async fn run_one(
         }
         Ok(o) => {
             step.fail(format!("{point} {}", hook.name));
+            // Its output goes to the terminal only: history and notifications
+            // get the reason, never what a script may have printed.
+            let lines = printed(&o);
+            if !lines.is_empty() {
+                ctx.out
+                    .line(indent(&lines[lines.len().saturating_sub(10)..].join("\n")));
+            }
             Err(format!("{what} {}", failure(&o, hook)))
         }
         Err(e) => {
@@ -206,9 +203,9 @@ fn pin(
     })
 }
 
-/// Why a hook failed, in words: exit code or timeout, and the last lines it printed.
+/// Why a hook failed, in words: its exit code, or that it timed out.
 fn failure(o: &Output, hook: &Hook) -> String {
-    let why = if o.timed_out {
+    if o.timed_out {
         format!(
             "timed out after {} and was stopped",
             humantime::format_duration(hook.timeout)
@@ -218,16 +215,14 @@ fn failure(o: &Output, hook: &Hook) -> String {
             Some(c) => format!("failed (exit {c})"),
             None => "was killed by a signal".to_string(),
         }
-    };
-    let lines = printed(o);
-    if lines.is_empty() {
-        why
-    } else {
-        format!(
-            "{why}:\n{}",
-            indent(&lines[lines.len().saturating_sub(10)..].join("\n"))
-        )
     }
+}
+
+const REMOVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Force-remove a one-off container by name.
+pub fn remove_container(name: &str) -> Cmd {
+    Cmd::new("docker").args(["rm", "--force", "--", name])
 }
 
 /// A hook's output, so CI logs show what a migration did.
@@ -384,9 +379,19 @@ mod tests {
             timed_out: false,
         };
         assert_eq!(printed(&o), ["migrating v2", "error: relation exists"]);
+        assert_eq!(failure(&o, &hook(None)), "failed (exit 1)");
+        let timed_out = Output {
+            timed_out: true,
+            code: None,
+            ..o
+        };
         assert_eq!(
-            failure(&o, &hook(None)),
-            "failed (exit 1):\n    │ migrating v2\n    │ error: relation exists"
+            failure(&timed_out, &hook(None)),
+            "timed out after 1m and was stopped"
+        );
+        assert_eq!(
+            remove_container("goodgo-api-pre-deploy-8-0").args,
+            ["rm", "--force", "--", "goodgo-api-pre-deploy-8-0"]
         );
     }
 }

@@ -310,6 +310,33 @@ fn a_successful_deploy_is_announced_with_its_ci_context() {
         "https://github.com/acme/goodgo/actions/runs/4242"
     );
     assert_eq!(hook_env(&stack, "post_deploy.env")["SLIPWAY_TAG"], "v2");
+
+    // `notify test` reaches every channel, whatever events it chose.
+    let test = run_with(
+        &stack,
+        &["notify", "test", "--json", "--branch", "develop"],
+        &channel_env(&receiver),
+    );
+    assert_eq!(test.code, 0, "{}", test.stderr);
+    let report = test.json();
+    let channels = report["channels"].as_array().expect("channels");
+    assert_eq!(channels.len(), 3);
+    assert!(
+        channels
+            .iter()
+            .all(|c| c["delivered"] == true && c["attempts"] == 1),
+        "{report}"
+    );
+    for path in ["/hook", "/alerts"] {
+        let last = receiver.bodies(path).pop().expect("a test message");
+        assert_eq!(last["event"], "test");
+        assert_eq!(last["branch"], "develop");
+    }
+    let slack = receiver.bodies("/slack").pop().expect("a test message");
+    assert_eq!(
+        slack["text"],
+        "🔔 Test message from slipway for test: notifications work"
+    );
 }
 
 #[test]
@@ -634,13 +661,13 @@ command = ["sh", "-c", "echo migrating $(cat /www/version) for $SLIPWAY_TAG in $
     let h = stack.history();
     let r2 = release_id(&h[0]);
     assert_eq!(h[0]["status"], "aborted");
+    let reason = h[0]["reason"].as_str().unwrap_or_default();
     assert!(
-        h[0]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("migrate")),
-        "{}",
-        h[0]
+        reason.contains("pre_deploy hook `migrate` failed (exit 1)"),
+        "{reason}"
     );
+    // What the hook printed is shown, not stored.
+    assert!(!reason.contains("migrating"), "{reason}");
     let events = receiver.events("/hook", r2);
     assert_eq!(names(&events), ["deploy_started", "deploy_failed"]);
     assert_eq!(events[1]["status"], "aborted");
