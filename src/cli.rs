@@ -59,6 +59,11 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Notification channels: `slipway notify test` sends each a test message.
+    Notify {
+        #[command(subcommand)]
+        action: NotifyAction,
+    },
     /// A self-contained demonstration on the local Docker engine.
     Demo {
         /// Leave the demo stack running afterwards (remove it with `slipway demo --clean`).
@@ -103,6 +108,18 @@ pub struct RollbackArgs {
     /// Queue behind a run that holds the environment lock, for at most this long (e.g. 10m).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub wait: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub ci: CiArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyAction {
+    /// Send a test message to every channel of the environment.
+    Test(NotifyTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyTestArgs {
     #[command(flatten)]
     pub ci: CiArgs,
 }

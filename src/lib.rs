@@ -5,7 +5,8 @@
 //! follows the design: `config` (slipway.toml), `engine` (Docker, Compose,
 //! processes), `probe` (health and smoke checks), `state` (history, journal,
 //! lock), `pipeline` (the deploy transaction and its decisions), `commands`
-//! (one per subcommand), `output` (the printer).
+//! (one per subcommand), `output` (the printer), `notify` (Slack and
+//! webhooks).
 
 pub mod cli;
 pub mod commands;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod failpoint;
 pub mod fixture;
 pub mod interrupt;
+pub mod notify;
 pub mod output;
 pub mod pipeline;
 pub mod probe;
@@ -56,7 +58,10 @@ pub fn run() -> ExitCode {
             if out.json
                 && !matches!(
                     cli.command,
-                    Command::Deploy(_) | Command::Rollback(_) | Command::Smoke { .. }
+                    Command::Deploy(_)
+                        | Command::Rollback(_)
+                        | Command::Smoke { .. }
+                        | Command::Notify { .. }
                 )
             {
                 out.json(&serde_json::json!({
@@ -82,5 +87,8 @@ async fn dispatch(cli: &Cli) -> Result<()> {
         Command::Check => commands::check::run(settings()?).await,
         Command::Recover => commands::recover::run(settings()?).await,
         Command::Prune { dry_run } => commands::prune::run(settings()?, *dry_run).await,
+        Command::Notify {
+            action: cli::NotifyAction::Test(args),
+        } => commands::notify::test(settings()?, args).await,
     }
 }

@@ -6,7 +6,9 @@
 //! (durations, names, tags, JSONPath, "exactly one of"). Both report
 //! `file:line:col` and the key at fault.
 
+pub mod hooks;
 pub mod names;
+pub mod notify;
 mod raw;
 
 use std::collections::BTreeMap;
@@ -19,6 +21,9 @@ use serde_json_path::JsonPath;
 use crate::error::{Error, Result};
 use raw::{RawConfig, RawHealth, RawKnobs, RawSmoke, RawStatus, S};
 
+pub use hooks::{Hook, HookPoint, Hooks};
+pub use notify::{Channel, Format, Notify};
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub path: PathBuf,
@@ -30,6 +35,7 @@ pub struct Config {
     pub services: BTreeMap<String, Service>,
     pub smoke: Vec<SmokeCheck>,
     pub notify: Notify,
+    pub hooks: Hooks,
 }
 
 /// An environment with every deploy default resolved.
@@ -111,13 +117,6 @@ pub enum SmokeKind {
         expect_exit: i32,
         timeout: Duration,
     },
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct Notify {
-    /// Names of environment variables holding URLs, never the URLs.
-    pub slack_webhook_env: Option<String>,
-    pub webhook_url_envs: Vec<String>,
 }
 
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -413,21 +412,8 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
         .map(|(i, s)| smoke_check(src, i, s))
         .collect::<Result<Vec<_>>>()?;
 
-    let mut notify = Notify::default();
-    if let Some(n) = raw.notify {
-        if let Some(slack) = n.slack {
-            notify.slack_webhook_env = Some(env_var_name(
-                src,
-                "notify.slack.webhook_env",
-                &slack.webhook_env,
-            )?);
-        }
-        for w in n.webhook {
-            notify
-                .webhook_url_envs
-                .push(env_var_name(src, "notify.webhook.url_env", &w.url_env)?);
-        }
-    }
+    let notify = notify::build(src, raw.notify, &environments)?;
+    let hooks = hooks::build(src, raw.hooks, &environments, &services)?;
 
     Ok(Config {
         path,
@@ -438,6 +424,7 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
         services,
         smoke,
         notify,
+        hooks,
     })
 }
 

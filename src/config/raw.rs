@@ -25,7 +25,9 @@ pub struct RawConfig {
     #[serde(default)]
     pub smoke: Vec<RawSmoke>,
     #[serde(default)]
-    pub notify: Option<RawNotify>,
+    pub notify: Option<super::notify::RawNotify>,
+    #[serde(default)]
+    pub hooks: Option<super::hooks::RawHooks>,
 }
 
 /// `[deploy]` and `[environments.NAME]` share one shape: an environment may
@@ -105,24 +107,4 @@ pub struct RawSmoke {
 pub struct RawExec {
     pub service: String,
     pub command: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawNotify {
-    pub slack: Option<RawSlack>,
-    #[serde(default)]
-    pub webhook: Vec<RawWebhook>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSlack {
-    pub webhook_env: S<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawWebhook {
-    pub url_env: S<String>,
 }

@@ -69,6 +69,27 @@ impl Compose {
             .args(["exec", "-T", "--", service])
             .args(command.iter().cloned())
     }
+
+    /// A one-off container of `service` on the image the override pins
+    /// (`docker compose run`): removed afterwards, its dependencies left
+    /// alone, no TTY, named so a timeout can remove it. `env` lists variable
+    /// names; their values come from the `Cmd`'s environment, not argv.
+    pub fn run_once(
+        &self,
+        overrides: &Path,
+        service: &str,
+        name: &str,
+        env: &[String],
+        command: &[String],
+    ) -> Cmd {
+        let mut cmd =
+            self.base(&[overrides])
+                .args(["run", "--rm", "--no-deps", "-T", "--name", name]);
+        for var in env {
+            cmd = cmd.args(["-e", var]);
+        }
+        cmd.args(["--", service]).args(command.iter().cloned())
+    }
 }
 
 /// The override that pins each service to one image. JSON is valid YAML, so

@@ -18,6 +18,7 @@ use crate::state::{self, EnvLock, Kind, Release, ServiceImage, Status};
 use crate::{failpoint, interrupt};
 
 use super::context::{state_dir, Ctx};
+use super::lifecycle::Lifecycle;
 use super::plan;
 use super::prune;
 
@@ -138,6 +139,7 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
             .map(|t| format!(" ({t})"))
             .unwrap_or_default()
     ));
+    let mut life = Lifecycle::start(ctx, &release, &req.desired);
 
     // 2–3. Resolve the new images and pin the way back. Nothing running changes.
     let prepared = async {
@@ -148,6 +150,7 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
         pin(ctx, release.id, current.as_ref(), &images).await?;
         failpoint::hit("pin:after");
         stop_if_interrupted()?;
+        life.pre_deploy(ctx, &images).await?;
         Ok::<_, Error>(images)
     }
     .await;
@@ -157,6 +160,7 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
             let _ = ctx
                 .state
                 .finish(release.id, Status::Aborted, Some(&e.to_string()));
+            life.end(ctx, release.id, Some(&e)).await;
             return finished(ctx, release.id, Err(e));
         }
     };
@@ -173,8 +177,12 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
             commit(ctx, &release, current.as_ref()).await
         }
         // 8. Or roll back.
-        Err(reason) => restore(ctx, &release, current.as_ref(), &reason).await,
+        Err(reason) => {
+            life.rolling_back(&release, &reason);
+            restore(ctx, &release, current.as_ref(), &reason).await
+        }
     };
+    life.end(ctx, release.id, result.as_ref().err()).await;
     drop(lock);
     finished(ctx, release.id, result)
 }

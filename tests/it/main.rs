@@ -8,6 +8,7 @@ mod config_errors;
 mod deploy;
 #[cfg(feature = "failpoints")]
 mod faults;
+mod notify;
 mod rollback;
 mod safety;
 mod signals;
