@@ -48,6 +48,9 @@ pub enum Command {
         /// Base URL for `{url}` (default: the environment's url).
         #[arg(long, value_name = "URL")]
         url: Option<String>,
+        /// Also write the results as JUnit XML (for CI test reporters).
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
     },
     /// Validate the config and env file without touching anything.
     Check,
@@ -88,6 +91,9 @@ pub struct DeployArgs {
     /// Image tag to deploy (default: the environment's `tag`).
     #[arg(long, short = 't', value_name = "TAG")]
     pub tag: Option<String>,
+    /// Write the smoke suite's results as JUnit XML (for CI test reporters).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
     #[command(flatten)]
     pub ci: CiArgs,
 }

@@ -54,7 +54,10 @@ pub fn run() -> ExitCode {
             if out.json
                 && !matches!(
                     cli.command,
-                    Command::Deploy(_) | Command::Rollback(_) | Command::Smoke { .. }
+                    Command::Deploy(_)
+                        | Command::Rollback(_)
+                        | Command::Smoke { .. }
+                        | Command::Check
                 )
             {
                 out.json(&serde_json::json!({
@@ -76,7 +79,7 @@ async fn dispatch(cli: &Cli) -> Result<()> {
         Command::Rollback(args) => commands::rollback::run(s, args).await,
         Command::Status => commands::status::run(s).await,
         Command::History { limit } => commands::history::run(s, *limit),
-        Command::Smoke { url } => commands::smoke::run(s, url.clone()).await,
+        Command::Smoke { url, junit } => commands::smoke::run(s, url.clone(), junit.clone()).await,
         Command::Check => commands::check::run(s).await,
         Command::Recover => commands::recover::run(s).await,
         Command::Prune { dry_run } => commands::prune::run(s, *dry_run).await,

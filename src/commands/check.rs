@@ -1,7 +1,9 @@
-//! `slipway check`: the config (already parsed by the time we get here) and
-//! the env file, plus the compose project when Compose is available.
-//! Touches nothing.
+//! `slipway check`: the config (already parsed by the time we get here), the
+//! env file and its rules, plus the compose project when Compose is
+//! available. Reports every env rule violation at once, each with the env
+//! file's line and never the value. Touches nothing; exit 2 on any problem.
 
+use crate::config::env_rules::check_environment;
 use crate::error::{Error, Result};
 use crate::pipeline::context::{check_compose, compose_for, load_model, resolve_repos};
 use crate::settings::Settings;
@@ -19,12 +21,44 @@ pub async fn run(s: Settings) -> Result<()> {
         }
         out.line(format!("  ✓ env file    {}", path.display()));
     }
-    if s.env.url.is_none()
-        && s.config
-            .smoke
+    let report = check_environment(
+        &s.config.env_rules,
+        &s.env.name,
+        s.env.env_file.as_deref(),
+        &s.config.dir,
+    )?;
+    if let Some(r) = &report {
+        let rules: usize = s
+            .config
+            .env_rules
+            .vars
             .iter()
-            .any(|c| format!("{:?}", c.kind).contains("{url}"))
-    {
+            .filter(|v| {
+                v.environments
+                    .as_ref()
+                    .is_none_or(|e| e.contains(&s.env.name))
+            })
+            .map(|v| v.rules.len())
+            .sum();
+        if r.ok() {
+            out.line(format!("  ✓ env rules   {rules} rules hold in {}", r.shown));
+        } else {
+            out.line(format!(
+                "  ✗ env rules   {} breaks {} of its rules:",
+                r.shown,
+                r.violations.len()
+            ));
+            for l in r.lines() {
+                out.line(format!("      {l}"));
+            }
+        }
+    }
+    let uses_url = s
+        .config
+        .smoke
+        .iter()
+        .any(|c| c.uses("{url}") || c.uses("{host}"));
+    if s.env.url.is_none() && uses_url {
         out.warn(format!(
             "smoke checks use {{url}} but environments.{}.url is not set",
             s.env.name
@@ -42,8 +76,22 @@ pub async fn run(s: Settings) -> Result<()> {
             out.line(format!("  ✓ compose     {}", list.join(", ")));
         }
     }
+    let violations = report.as_ref().map_or(&[][..], |r| &r.violations[..]);
     if out.json {
-        out.json(&serde_json::json!({"ok": true, "env": s.env.name}));
+        out.json(&serde_json::json!({
+            "ok": violations.is_empty(),
+            "env": s.env.name,
+            "env_file": s.env.env_file,
+            "violations": violations,
+        }));
     }
-    Ok(())
+    match report {
+        Some(r) if !r.ok() => Err(Error::Preflight(format!(
+            "env file {} breaks {} rule{} (listed above); nothing was changed",
+            r.shown,
+            r.violations.len(),
+            if r.violations.len() == 1 { "" } else { "s" }
+        ))),
+        _ => Ok(()),
+    }
 }

@@ -1,6 +1,7 @@
 //! `slipway deploy`: the transaction with freshly pulled images.
 
 use crate::cli::DeployArgs;
+use crate::config::env_rules::check_environment;
 use crate::config::names::check_tag;
 use crate::config::Strategy;
 use crate::error::{Error, Result};
@@ -22,7 +23,21 @@ pub async fn run(s: Settings, args: &DeployArgs) -> Result<()> {
         }
     }
     out.line(format!("slipway deploy {} {tag}", s.env.name));
-    let ctx = Ctx::open(s.config, s.env, out).await?;
+    // Preflight: the env file's rules, before anything is touched (exit 2).
+    if let Some(report) = check_environment(
+        &s.config.env_rules,
+        &s.env.name,
+        s.env.env_file.as_deref(),
+        &s.config.dir,
+    )? {
+        if !report.ok() {
+            out.line(format!("  ✗ env rules   {}", report.shown));
+            return Err(report.error());
+        }
+        out.line(format!("  ✓ env rules   {}", report.shown));
+    }
+    let mut ctx = Ctx::open(s.config, s.env, out).await?;
+    ctx.junit = args.junit.clone();
     let outcome = transaction::run(
         &ctx,
         Request {

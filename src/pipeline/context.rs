@@ -26,6 +26,8 @@ pub struct Ctx {
     pub model: Model,
     /// Deployed service → image repository (no tag).
     pub repos: BTreeMap<String, String>,
+    /// Where to write the smoke suite's JUnit XML (`deploy --junit`).
+    pub junit: Option<PathBuf>,
 }
 
 const COMPOSE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -72,6 +74,7 @@ impl Ctx {
             out,
             model,
             repos,
+            junit: None,
         })
     }
 
@@ -80,6 +83,9 @@ impl Ctx {
             url: self.env.url.clone().unwrap_or_default(),
             env: self.env.name.clone(),
             tag: tag.to_string(),
+            secrets: crate::probe::Secrets::from_env_file(
+                self.cfg.env_file_path(&self.env).as_deref(),
+            ),
         }
     }
 

@@ -382,6 +382,7 @@ async fn roll_out_and_verify(
         compose: &ctx.compose,
         cwd: &ctx.cfg.dir,
         timeout: ctx.env.smoke_timeout,
+        concurrency: ctx.env.smoke_concurrency,
     }
     .run()
     .await;
@@ -393,6 +394,12 @@ async fn roll_out_and_verify(
     }
     if !suite.checks.is_empty() && !ctx.out.json {
         eprint!("{}", report::text(&suite));
+    }
+    if let Some(path) = &ctx.junit {
+        let name = format!("slipway deploy ({})", ctx.env.name);
+        if let Err(e) = crate::probe::junit::write(path, &suite, &name) {
+            ctx.out.warn(e);
+        }
     }
     if suite.ok {
         Ok(())
