@@ -64,34 +64,57 @@ pub async fn run(s: Settings) -> Result<()> {
             s.env.name
         ));
     }
-    match check_compose().await {
-        Err(e) => out.warn(format!("compose project not checked: {e}")),
-        Ok(()) => {
-            let model = load_model(&compose_for(&s.config, &s.env)).await?;
-            let repos = resolve_repos(&s.config, &model)?;
-            let list: Vec<String> = repos
-                .iter()
-                .map(|(svc, r)| format!("{svc} ← {r}"))
-                .collect();
-            out.line(format!("  ✓ compose     {}", list.join(", ")));
+    // Run every check before failing, so one run reports everything.
+    let compose = async {
+        match check_compose().await {
+            Err(e) => {
+                out.warn(format!("compose project not checked: {e}"));
+                Ok(())
+            }
+            Ok(()) => {
+                let model = load_model(&compose_for(&s.config, &s.env)).await?;
+                let repos = resolve_repos(&s.config, &model)?;
+                let list: Vec<String> = repos
+                    .iter()
+                    .map(|(svc, r)| format!("{svc} ← {r}"))
+                    .collect();
+                out.line(format!("  ✓ compose     {}", list.join(", ")));
+                Ok(())
+            }
         }
     }
+    .await;
     let violations = report.as_ref().map_or(&[][..], |r| &r.violations[..]);
-    if out.json {
-        out.json(&serde_json::json!({
-            "ok": violations.is_empty(),
-            "env": s.env.name,
-            "env_file": s.env.env_file,
-            "violations": violations,
-        }));
-    }
-    match report {
-        Some(r) if !r.ok() => Err(Error::Preflight(format!(
+    let env_error = report.as_ref().filter(|r| !r.ok()).map(|r| {
+        Error::Preflight(format!(
             "env file {} breaks {} rule{} (listed above); nothing was changed",
             r.shown,
             r.violations.len(),
             if r.violations.len() == 1 { "" } else { "s" }
-        ))),
-        _ => Ok(()),
+        ))
+    });
+    let error = match (env_error, compose) {
+        (Some(e), Err(c)) => {
+            eprintln!("error: {c}");
+            Some(e)
+        }
+        (Some(e), Ok(())) => Some(e),
+        (None, Err(c)) => Some(c),
+        (None, Ok(())) => None,
+    };
+    if out.json {
+        out.json(&serde_json::json!({
+            "ok": error.is_none(),
+            "env": s.env.name,
+            "env_file": s.env.env_file,
+            "violations": violations,
+            "error": error.as_ref().map(|e| serde_json::json!({
+                "kind": e.kind(), "message": e.to_string(), "exit": e.exit() as u8
+            })),
+        }));
+    }
+    match error {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }

@@ -51,12 +51,7 @@ pub async fn check(
     let took = started.elapsed();
     result.latency_ms = took.as_millis() as u64;
     match outcome {
-        Err(_) => {
-            result.error = Some(format!(
-                "no answer within {}",
-                humantime::format_duration(timeout)
-            ))
-        }
+        Err(_) => result.error = Some(super::timeout_message("no answer", e.timeout, limit)),
         Ok(Err(err)) => result.error = Some(err),
         Ok(Ok(resp)) => {
             let (failures, excerpt) = judge(e, &resp, vars, took);

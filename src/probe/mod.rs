@@ -74,6 +74,19 @@ impl Vars {
     }
 }
 
+/// Why a check stopped waiting: its own `timeout`, or the overall deadline
+/// (`smoke_timeout`, `health_timeout`) when that came first.
+pub fn timeout_message(what: &str, own: std::time::Duration, limit: std::time::Duration) -> String {
+    if limit < own {
+        format!(
+            "{what} before the overall timeout ran out ({:.1}s were left)",
+            limit.as_secs_f64()
+        )
+    } else {
+        format!("{what} within {}", humantime::format_duration(own))
+    }
+}
+
 /// One failed assertion: what was expected and what came back.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Mismatch {

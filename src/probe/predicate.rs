@@ -200,7 +200,8 @@ fn parse_op(key: &str, v: &toml::Value) -> Result<Op, String> {
 /// A value as a short, single-line text for messages.
 pub fn show(v: &Value) -> String {
     let text = match v {
-        Value::String(s) => format!("{s:?}"),
+        // Line ends and runs of spaces read as one space in a one-line report.
+        Value::String(s) => format!("{:?}", s.split_whitespace().collect::<Vec<_>>().join(" ")),
         other => other.to_string(),
     };
     shorten(&text, 120)

@@ -149,16 +149,7 @@ impl Suite<'_> {
                 address,
                 max_latency,
                 timeout,
-            } => {
-                tcp::check(
-                    &c.name,
-                    address,
-                    &self.vars,
-                    *max_latency,
-                    (*timeout).min(left),
-                )
-                .await
-            }
+            } => tcp::check(&c.name, address, &self.vars, *max_latency, *timeout, left).await,
             SmokeKind::Exec {
                 service,
                 command,
@@ -174,17 +165,9 @@ impl Suite<'_> {
                 let expect = Expect {
                     stdout: expect_stdout.as_ref(),
                     exit: *expect_exit,
+                    timeout: *timeout,
                 };
-                run_command(
-                    &c.name,
-                    "exec",
-                    target,
-                    cmd,
-                    expect,
-                    &self.vars,
-                    (*timeout).min(left),
-                )
-                .await
+                run_command(&c.name, "exec", target, cmd, expect, &self.vars, left).await
             }
             SmokeKind::Command {
                 command,
@@ -201,17 +184,9 @@ impl Suite<'_> {
                 let expect = Expect {
                     stdout: expect_stdout.as_ref(),
                     exit: *expect_exit,
+                    timeout: *timeout,
                 };
-                run_command(
-                    &c.name,
-                    "command",
-                    target,
-                    cmd,
-                    expect,
-                    &self.vars,
-                    (*timeout).min(left),
-                )
-                .await
+                run_command(&c.name, "command", target, cmd, expect, &self.vars, left).await
             }
         }
     }
@@ -220,6 +195,8 @@ impl Suite<'_> {
 struct Expect<'a> {
     stdout: Option<&'a Predicate>,
     exit: i32,
+    /// The check's own timeout.
+    timeout: Duration,
 }
 
 async fn run_command(
@@ -229,8 +206,10 @@ async fn run_command(
     cmd: Cmd,
     expect: Expect<'_>,
     vars: &Vars,
-    timeout: Duration,
+    limit: Duration,
 ) -> CheckResult {
+    let own = expect.timeout;
+    let timeout = own.min(limit).max(Duration::from_millis(1));
     let mut result = CheckResult::new(name, kind, target);
     let started = Instant::now();
     let out = exec::run(&cmd, timeout).await;
@@ -239,8 +218,8 @@ async fn run_command(
         Err(e) => result.error = Some(format!("cannot run `{}`: {e}", cmd.program)),
         Ok(o) if o.timed_out => {
             result.error = Some(format!(
-                "no result within {} (killed)",
-                humantime::format_duration(timeout)
+                "{} (killed)",
+                super::timeout_message("no result", own, limit)
             ))
         }
         Ok(o) => {
@@ -266,7 +245,9 @@ fn judge_output(o: &exec::Output, expect: &Expect, vars: &Vars) -> (Vec<Mismatch
     }
     let mut stdout_shown = false;
     if let Some(pred) = expect.stdout {
-        for m in pred.judge(Some(&Value::String(o.stdout.clone())), vars) {
+        // `echo PONG` prints "PONG\n"; the line end is not part of the answer.
+        let stdout = o.stdout.trim_end_matches(['\n', '\r']).to_string();
+        for m in pred.judge(Some(&Value::String(stdout)), vars) {
             stdout_shown = true;
             failures.push(Mismatch {
                 what: "stdout".into(),
@@ -309,6 +290,7 @@ mod tests {
         let expect = Expect {
             stdout: Some(&pong),
             exit: 0,
+            timeout: Duration::from_secs(1),
         };
         let v = Vars::default();
         let (f, _) = judge_output(&output(Some(0), "PONG\n", ""), &expect, &v);
@@ -320,6 +302,7 @@ mod tests {
         let plain = Expect {
             stdout: None,
             exit: 0,
+            timeout: Duration::from_secs(1),
         };
         let (_, x) = judge_output(&output(Some(2), "", "pg_isready: no response"), &plain, &v);
         assert_eq!(x.as_deref(), Some("output: pg_isready: no response"));

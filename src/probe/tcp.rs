@@ -19,8 +19,10 @@ pub async fn check(
     raw: &str,
     vars: &Vars,
     max_latency: Option<Duration>,
-    timeout: Duration,
+    own: Duration,
+    limit: Duration,
 ) -> CheckResult {
+    let timeout = own.min(limit).max(Duration::from_millis(1));
     let addr = address(raw, vars);
     let mut result = CheckResult::new(name, "tcp", format!("tcp {addr}"));
     let started = Instant::now();
@@ -28,12 +30,7 @@ pub async fn check(
     let took = started.elapsed();
     result.latency_ms = took.as_millis() as u64;
     match outcome {
-        Err(_) => {
-            result.error = Some(format!(
-                "no connection within {}",
-                humantime::format_duration(timeout)
-            ))
-        }
+        Err(_) => result.error = Some(super::timeout_message("no connection", own, limit)),
         Ok(Err(e)) => {
             result.error = Some(match e.kind() {
                 std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
