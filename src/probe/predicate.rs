@@ -200,8 +200,16 @@ fn parse_op(key: &str, v: &toml::Value) -> Result<Op, String> {
 /// A value as a short, single-line text for messages.
 pub fn show(v: &Value) -> String {
     let text = match v {
-        // Line ends and runs of spaces read as one space in a one-line report.
-        Value::String(s) => format!("{:?}", s.split_whitespace().collect::<Vec<_>>().join(" ")),
+        // Line ends and runs of spaces read as one space in a one-line report;
+        // text holding double quotes (JSON in a body) reads better in backticks.
+        Value::String(s) => {
+            let one = s.split_whitespace().collect::<Vec<_>>().join(" ");
+            if one.contains('"') && !one.contains('`') {
+                format!("`{one}`")
+            } else {
+                format!("{one:?}")
+            }
+        }
         other => other.to_string(),
     };
     shorten(&text, 120)
@@ -347,7 +355,10 @@ fn judge_op(op: &Op, actual: Option<&Value>, vars: &Vars) -> Result<(), Miss> {
                 Ok(())
             } else {
                 let how = if start { "start" } else { "end" };
-                Err(miss(format!("to {how} with {want:?}"), got()))
+                Err(miss(
+                    format!("to {how} with {}", show(&Value::String(want))),
+                    got(),
+                ))
             }
         }
         Op::Matches(pattern) => {

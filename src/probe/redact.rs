@@ -3,17 +3,43 @@
 //! A smoke check may read a secret back (a debug endpoint echoing its config,
 //! `env` run inside a container, a script printing its environment), and that
 //! text ends up in excerpts, history reasons, `--json` and JUnit files. Every
-//! env file value long enough to be a secret is replaced by `[NAME]` before
-//! any result leaves the probe layer. Short values (`NODE_ENV=production`,
-//! a port) are left alone: they are settings, and hiding them would make
-//! reports unreadable.
+//! env file value that may be a secret is replaced by `[NAME]` before any
+//! result leaves the probe layer: values of variables named like secrets
+//! (`*_SECRET`, `*PASSWORD*`, `*_TOKEN`, `*_KEY`, …) from 4 characters on,
+//! any other value from 16 characters on, and the password inside a URL.
+//! Short settings (`NODE_ENV=production`, a port) stay readable.
 
 use std::path::Path;
 
 use crate::config::env_file::EnvFile;
 
-/// Values shorter than this are settings, not secrets.
-pub const MIN_SECRET_LEN: usize = 8;
+/// Values of variables named like secrets are hidden from this length on.
+pub const MIN_NAMED_SECRET_LEN: usize = 4;
+/// Any other value is hidden from this length on (keys, tokens, DSNs).
+pub const MIN_SECRET_LEN: usize = 16;
+
+const SECRET_WORDS: &[&str] = &[
+    "SECRET",
+    "PASS",
+    "PWD",
+    "TOKEN",
+    "KEY",
+    "CREDENTIAL",
+    "AUTH",
+    "PRIVATE",
+    "SALT",
+    "CERT",
+    "DSN",
+    "WEBHOOK",
+    "COOKIE",
+    "SESSION",
+];
+
+/// A variable whose name says it holds a secret.
+pub fn secret_name(name: &str) -> bool {
+    let up = name.to_ascii_uppercase();
+    SECRET_WORDS.iter().any(|w| up.contains(w))
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
@@ -39,18 +65,23 @@ impl Secrets {
     pub fn from_pairs<'a>(values: impl Iterator<Item = (&'a str, &'a str)>) -> Secrets {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for (name, value) in values {
-            let mut add = |v: &str| {
-                if v.chars().count() >= MIN_SECRET_LEN && !pairs.iter().any(|(p, _)| p == v) {
+            let mut add = |v: &str, min: usize| {
+                if v.chars().count() >= min && !pairs.iter().any(|(p, _)| p == v) {
                     pairs.push((v.to_string(), format!("[{name}]")));
                 }
             };
-            add(value);
+            let min = if secret_name(name) {
+                MIN_NAMED_SECRET_LEN
+            } else {
+                MIN_SECRET_LEN
+            };
+            add(value, min);
             // The password inside a URL (postgres://user:PASSWORD@host) leaks on its own too.
             if let Ok(url) = reqwest::Url::parse(value) {
                 if let Some(pw) = url.password() {
-                    add(pw);
+                    add(pw, MIN_NAMED_SECRET_LEN);
                     if let Ok(decoded) = urlencoding_decode(pw) {
-                        add(&decoded);
+                        add(&decoded, MIN_NAMED_SECRET_LEN);
                     }
                 }
             }
@@ -108,20 +139,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn long_values_and_url_passwords_are_replaced() {
+    fn secrets_are_replaced_settings_stay() {
         let s = Secrets::from_pairs(
             [
                 ("JWT_SECRET", "s3cr3t-canary-value"),
-                ("NODE_ENV", "prod"),
+                ("NODE_ENV", "production"),
+                ("DB_PASSWORD", "hunter2x"),
+                ("SOME_ID", "a-long-opaque-value-123"),
                 ("DATABASE_URL", "postgres://app:pa%24%24word-x@db:5432/app"),
             ]
             .into_iter(),
         );
-        let text = "token=s3cr3t-canary-value env=prod pw=pa$$word-x raw=pa%24%24word-x";
-        let out = s.redact(text);
+        let text = "token=s3cr3t-canary-value env=production db=hunter2x id=a-long-opaque-value-123 pw=pa$$word-x raw=pa%24%24word-x";
         assert_eq!(
-            out,
-            "token=[JWT_SECRET] env=prod pw=[DATABASE_URL] raw=[DATABASE_URL]"
+            s.redact(text),
+            "token=[JWT_SECRET] env=production db=[DB_PASSWORD] id=[SOME_ID] pw=[DATABASE_URL] raw=[DATABASE_URL]"
         );
         assert_eq!(
             s.redact("postgres://app:pa%24%24word-x@db:5432/app"),
