@@ -76,6 +76,46 @@ expect_stdout = { matches = '^tag={tag}$' }
         !reason.contains("exec sees SLIPWAY variables"),
         "only the exec check that should fail failed: {reason}"
     );
+
+    // The exec kind's other assertions, run alone against the restored stack.
+    configure(
+        &stack,
+        None,
+        r#"[[smoke]]
+name = "pass exec exit code"
+exec = { service = "api", command = ["sh", "-c", "exit 3"] }
+expect_exit = 3
+
+[[smoke]]
+name = "fail exec exit code"
+exec = { service = "api", command = ["test", "-f", "/www/missing"] }
+
+[[smoke]]
+name = "fail exec timeout"
+exec = { service = "api", command = ["sleep", "30"] }
+timeout = "1s"
+
+[[smoke]]
+name = "fail exec in a service that does not exist"
+exec = { service = "nosuch", command = ["true"] }
+"#,
+    );
+    let run = stack.slipway(&["smoke", "--json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let checks = run.json()["checks"].as_array().cloned().expect("checks");
+    let ok: Vec<bool> = checks.iter().map(|c| c["ok"] == true).collect();
+    assert_eq!(ok, vec![true, false, false, false], "{checks:?}");
+    assert_eq!(checks[1]["failures"][0]["what"], "exit code");
+    assert_eq!(checks[1]["failures"][0]["actual"], "1");
+    assert_eq!(checks[2]["error"], "no result within 1s (killed)");
+    assert!(
+        checks[3]["excerpt"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nosuch"),
+        "{}",
+        checks[3]
+    );
 }
 
 #[test]
