@@ -6,7 +6,7 @@
 //! Run: `cargo bench --bench smoke_suite`. Under `cargo test --all-targets`
 //! (no `--bench` argument) it only runs a short pass to prove it still works.
 
-#[path = "../tests/it/http_server.rs"]
+#[path = "../tests/it/probes/http_server.rs"]
 mod http_server;
 
 use std::path::Path;

@@ -1,7 +1,6 @@
 //! `slipway deploy`: the transaction with freshly pulled images.
 
 use crate::cli::DeployArgs;
-use crate::config::env_rules::check_environment;
 use crate::config::names::check_tag;
 use crate::config::Strategy;
 use crate::error::{Error, Result};
@@ -23,19 +22,7 @@ pub async fn run(s: Settings, args: &DeployArgs) -> Result<()> {
         }
     }
     out.line(format!("slipway deploy {} {tag}", s.env.name));
-    // Preflight: the env file's rules, before anything is touched (exit 2).
-    if let Some(report) = check_environment(
-        &s.config.env_rules,
-        &s.env.name,
-        s.env.env_file.as_deref(),
-        &s.config.dir,
-    )? {
-        if !report.ok() {
-            out.line(format!("  ✗ env rules   {}", report.shown));
-            return Err(report.error());
-        }
-        out.line(format!("  ✓ env rules   {}", report.shown));
-    }
+    crate::pipeline::context::enforce_env_rules(&s.config, &s.env, out)?;
     let mut ctx = Ctx::open(s.config, s.env, out).await?;
     ctx.junit = args.junit.clone();
     let outcome = transaction::run(

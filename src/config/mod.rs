@@ -71,6 +71,8 @@ pub struct Service {
     pub health: Health,
 }
 
+// A few per service: the size of the HTTP variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Health {
     /// The container's HEALTHCHECK if it has one, else `readiness_delay` of running.
@@ -78,7 +80,7 @@ pub enum Health {
     /// Require the container's HEALTHCHECK.
     Container,
     /// An HTTP probe (and the container's HEALTHCHECK too, if it has one).
-    Http(Box<HttpExpect>),
+    Http(HttpExpect),
     /// Running for `readiness_delay` is enough.
     None,
 }
@@ -396,12 +398,7 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
                         }
                         src.err(h.span(), format!("{key}: {message}"))
                     })?;
-                    Health::Http(Box::new(smoke::health_http(
-                        src,
-                        &key,
-                        h.span(),
-                        &raw,
-                    )?))
+                    Health::Http(smoke::health_http(src, &key, h.span(), &raw)?)
                 }
                 _ => {
                     return src.err(

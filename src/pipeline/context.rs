@@ -109,6 +109,29 @@ impl Ctx {
     }
 }
 
+/// Deploy preflight: the env file's `[env_rules]`, before anything is
+/// touched (exit 2 with every violation, never a value). Only `deploy` calls
+/// it: `rollback`, `recover` and `prune` must work whatever the env file holds.
+pub fn enforce_env_rules(cfg: &Config, env: &Environment, out: Printer) -> Result<()> {
+    let report = crate::config::env_rules::check_environment(
+        &cfg.env_rules,
+        &env.name,
+        env.env_file.as_deref(),
+        &cfg.dir,
+    )?;
+    match report {
+        Some(r) if !r.ok() => {
+            out.line(format!("  ✗ env rules  {}", r.shown));
+            Err(r.error())
+        }
+        Some(r) => {
+            out.line(format!("  ✓ env rules  {}", r.shown));
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
 pub async fn check_compose() -> Result<()> {
     let install = "\n  hint: slipway needs Docker Compose v2 (`docker compose`); install the docker-compose-plugin package, or run scripts/setup.sh";
     let out = exec::run(&Compose::version(), Duration::from_secs(20))

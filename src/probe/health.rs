@@ -125,11 +125,7 @@ impl Wait<'_> {
     pub async fn all(&self, targets: &[Target]) -> Result<(), String> {
         let deadline = Instant::now() + self.timeout;
         let waits = targets.iter().map(|t| self.one(t, deadline));
-        futures_util::future::try_join_all(waits)
-            .await
-            .map(|_| ())
-            // A probe's body or a container's health log may echo a secret.
-            .map_err(|e| self.vars.secrets.redact(&e))
+        futures_util::future::try_join_all(waits).await.map(|_| ())
     }
 
     async fn one(&self, target: &Target, deadline: Instant) -> Result<(), String> {

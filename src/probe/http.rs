@@ -59,6 +59,8 @@ pub async fn check(
             result.excerpt = excerpt;
         }
     }
+    // Redacted here, at the source, so health waits get it too.
+    result.redact(&vars.secrets);
     result.judged()
 }
 

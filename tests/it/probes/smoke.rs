@@ -8,8 +8,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use super::http_server;
 use crate::harness::Run;
-use crate::http_server;
 
 /// A project folder holding slipway.toml (and a compose file, for `check`).
 pub struct Project {

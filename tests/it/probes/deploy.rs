@@ -5,8 +5,8 @@
 
 use slipway::fixture::App;
 
+use super::secrets::CANARY;
 use crate::harness::Stack;
-use crate::secrets::CANARY;
 
 /// Replace the stack's `[[smoke]]` suite, and give its environment an env file.
 fn configure(stack: &Stack, env_file: Option<&str>, tail: &str) {

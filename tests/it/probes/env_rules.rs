@@ -1,7 +1,7 @@
 //! Env file rules through `slipway check`: every violation at once, each with
 //! the env file's line, exit 2, and never a value.
 
-use crate::smoke::Project;
+use super::smoke::Project;
 
 const RULES: &str = r#"env_file = ".env"
 

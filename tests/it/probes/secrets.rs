@@ -2,8 +2,8 @@
 //! JUnit file, even when a server, a script or a broken rule puts it in front
 //! of slipway.
 
-use crate::http_server;
-use crate::smoke::Project;
+use super::http_server;
+use super::smoke::Project;
 
 pub const CANARY: &str = "canary-5e1b9c04d7a2-do-not-print";
 
