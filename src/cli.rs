@@ -48,6 +48,9 @@ pub enum Command {
         /// Base URL for `{url}` (default: the environment's url).
         #[arg(long, value_name = "URL")]
         url: Option<String>,
+        /// Also write the results as JUnit XML (for CI test reporters).
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
     },
     /// Validate the config and env file without touching anything.
     Check,
@@ -96,6 +99,9 @@ pub struct DeployArgs {
     /// Queue behind a run that holds the environment lock, for at most this long (e.g. 10m).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub wait: Option<std::time::Duration>,
+    /// Write the smoke suite's results as JUnit XML (for CI test reporters).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
     #[command(flatten)]
     pub ci: CiArgs,
 }

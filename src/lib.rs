@@ -62,6 +62,7 @@ pub fn run() -> ExitCode {
                         | Command::Rollback(_)
                         | Command::Smoke { .. }
                         | Command::Notify { .. }
+                        | Command::Check
                 )
             {
                 out.json(&serde_json::json!({
@@ -83,7 +84,9 @@ async fn dispatch(cli: &Cli) -> Result<()> {
         Command::Rollback(args) => commands::rollback::run(settings()?, args).await,
         Command::Status => commands::status::run(settings()?).await,
         Command::History { limit } => commands::history::run(settings()?, *limit),
-        Command::Smoke { url } => commands::smoke::run(settings()?, url.clone()).await,
+        Command::Smoke { url, junit } => {
+            commands::smoke::run(settings()?, url.clone(), junit.clone()).await
+        }
         Command::Check => commands::check::run(settings()?).await,
         Command::Recover => commands::recover::run(settings()?).await,
         Command::Prune { dry_run } => commands::prune::run(settings()?, *dry_run).await,

@@ -22,7 +22,9 @@ pub async fn run(s: Settings, args: &DeployArgs) -> Result<()> {
         }
     }
     out.line(format!("slipway deploy {} {tag}", s.env.name));
-    let ctx = Ctx::open(s.config, s.env, out).await?;
+    crate::pipeline::context::enforce_env_rules(&s.config, &s.env, out)?;
+    let mut ctx = Ctx::open(s.config, s.env, out).await?;
+    ctx.junit = args.junit.clone();
     crate::interrupt::install();
     let outcome = transaction::run(
         &ctx,

@@ -90,6 +90,20 @@ impl Compose {
         }
         cmd.args(["--", service]).args(command.iter().cloned())
     }
+
+    /// `exec` with variables set inside the container (`-e NAME=VALUE`).
+    pub fn exec_with_env(
+        &self,
+        service: &str,
+        command: &[String],
+        env: &[(String, String)],
+    ) -> Cmd {
+        let mut cmd = self.base(&[]).args(["exec", "-T"]);
+        for (k, v) in env {
+            cmd = cmd.arg("--env").arg(format!("{k}={v}"));
+        }
+        cmd.args(["--", service]).args(command.iter().cloned())
+    }
 }
 
 /// The override that pins each service to one image. JSON is valid YAML, so
@@ -201,6 +215,22 @@ mod tests {
         let cmd = compose().exec("redis", &["redis-cli".into(), "ping".into()]);
         assert!(cmd.args.ends_with(&[
             "-T".into(),
+            "--".into(),
+            "redis".into(),
+            "redis-cli".into(),
+            "ping".into()
+        ]));
+    }
+
+    #[test]
+    fn exec_sets_variables_before_the_service() {
+        let env = vec![("SLIPWAY_URL".to_string(), "http://x".to_string())];
+        let cmd = compose().exec_with_env("redis", &["redis-cli".into(), "ping".into()], &env);
+        assert!(cmd.args.ends_with(&[
+            "exec".into(),
+            "-T".into(),
+            "--env".into(),
+            "SLIPWAY_URL=http://x".into(),
             "--".into(),
             "redis".into(),
             "redis-cli".into(),

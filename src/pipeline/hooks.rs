@@ -300,6 +300,7 @@ mod tests {
             url: "https://staging.example".into(),
             env: "staging".into(),
             tag: "v2".into(),
+            ..Default::default()
         }
     }
 

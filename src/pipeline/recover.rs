@@ -11,8 +11,6 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::probe::health::{Target, Wait};
-use crate::probe::smoke::Suite;
 use crate::state::{EnvLock, Release, Status};
 
 use super::context::{state_dir, Ctx};
@@ -168,38 +166,9 @@ pub async fn recover(ctx: &Ctx) -> Result<Recovered> {
 async fn verify(ctx: &Ctx, release: &Release) -> Result<(), String> {
     let tag = release.tag.clone().unwrap_or_default();
     let vars = ctx.vars(&tag);
-    let targets: Vec<Target> = release
-        .services
-        .iter()
-        .map(|(svc, img)| Target {
-            service: svc.clone(),
-            image_id: img.image_id.clone(),
-            mode: ctx
-                .cfg
-                .services
-                .get(svc)
-                .map_or(crate::config::Health::Auto, |s| s.health.clone()),
-        })
-        .collect();
-    Wait {
-        docker: &ctx.docker,
-        project: &ctx.cfg.project,
-        timeout: ctx.env.health_timeout,
-        interval: ctx.env.health_interval,
-        readiness_delay: ctx.env.readiness_delay,
-        vars: &vars,
-    }
-    .all(&targets)
-    .await?;
-    let suite = Suite {
-        checks: &ctx.cfg.smoke,
-        vars,
-        compose: &ctx.compose,
-        cwd: &ctx.cfg.dir,
-        timeout: ctx.env.smoke_timeout,
-    }
-    .run()
-    .await;
+    let targets = ctx.health_targets(&release.services);
+    ctx.health_wait(&vars).all(&targets).await?;
+    let suite = ctx.smoke_suite(&tag).run().await;
     if suite.ok {
         Ok(())
     } else {

@@ -11,9 +11,7 @@ use crate::config::names::split_image;
 use crate::engine::compose::pin_override;
 use crate::engine::exec;
 use crate::error::{Error, Result};
-use crate::probe::health::{Target, Wait};
 use crate::probe::report;
-use crate::probe::smoke::Suite;
 use crate::state::{self, EnvLock, Kind, Release, ServiceImage, Status};
 use crate::{failpoint, interrupt};
 
@@ -420,15 +418,7 @@ async fn roll_out_and_verify(
     ctx.state
         .journal(id, "smoke", "")
         .map_err(|e| e.to_string())?;
-    let suite = Suite {
-        checks: &ctx.cfg.smoke,
-        vars: ctx.vars(tag),
-        compose: &ctx.compose,
-        cwd: &ctx.cfg.dir,
-        timeout: ctx.env.smoke_timeout,
-    }
-    .run()
-    .await;
+    let suite = ctx.smoke_suite(tag).run().await;
     let failed = suite.failed().count();
     if suite.ok {
         step.done(format!("{} checks passed", suite.checks.len()));
@@ -437,6 +427,12 @@ async fn roll_out_and_verify(
     }
     if !suite.checks.is_empty() && !ctx.out.json {
         eprint!("{}", report::text(&suite));
+    }
+    if let Some(path) = &ctx.junit {
+        let name = format!("slipway deploy ({})", ctx.env.name);
+        if let Err(e) = crate::probe::junit::write(path, &suite, &name) {
+            ctx.out.warn(e);
+        }
     }
     if suite.ok {
         check_interrupt()
@@ -534,26 +530,8 @@ async fn roll_out(
         ctx.state
             .journal(id, "health", &wave.join(" "))
             .map_err(|e| e.to_string())?;
-        let targets: Vec<Target> = wave
-            .iter()
-            .map(|svc| Target {
-                service: svc.clone(),
-                image_id: images[svc].image_id.clone(),
-                mode: ctx
-                    .cfg
-                    .services
-                    .get(svc)
-                    .map_or(crate::config::Health::Auto, |s| s.health.clone()),
-            })
-            .collect();
-        let wait = Wait {
-            docker: &ctx.docker,
-            project: &ctx.cfg.project,
-            timeout: ctx.env.health_timeout,
-            interval: ctx.env.health_interval,
-            readiness_delay: ctx.env.readiness_delay,
-            vars: &vars,
-        };
+        let targets = ctx.health_targets(images.iter().filter(|(svc, _)| wave.contains(svc)));
+        let wait = ctx.health_wait(&vars);
         let waited = tokio::select! {
             r = wait.all(&targets) => r,
             _ = signalled() => Err("interrupted by a signal".to_string()),

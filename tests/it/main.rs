@@ -9,6 +9,7 @@ mod deploy;
 #[cfg(feature = "failpoints")]
 mod faults;
 mod notify;
+mod probes;
 mod rollback;
 mod safety;
 mod signals;
