@@ -4,6 +4,7 @@
 mod harness;
 
 mod bad_input;
+mod canary;
 mod config_errors;
 mod deploy;
 #[cfg(feature = "failpoints")]

@@ -16,7 +16,7 @@ use crate::harness::{docker, Stack};
 
 /// How the receiver treats a request.
 #[derive(Clone, Copy, PartialEq)]
-enum Mode {
+pub(crate) enum Mode {
     /// Record it and answer 200.
     Ok,
     /// Accept the connection and never answer (until dropped, or 300 s).
@@ -24,7 +24,7 @@ enum Mode {
 }
 
 /// The stand-in for Slack and a webhook consumer: records every POST by path.
-struct Receiver {
+pub(crate) struct Receiver {
     port: u16,
     posts: Arc<Mutex<Vec<(String, Value)>>>,
     connections: Arc<AtomicUsize>,
@@ -32,7 +32,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn start(mode: Mode) -> Receiver {
+    pub(crate) fn start(mode: Mode) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let posts = Arc::new(Mutex::new(Vec::new()));
@@ -58,12 +58,12 @@ impl Receiver {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     /// Bodies posted to `path`, in arrival order.
-    fn bodies(&self, path: &str) -> Vec<Value> {
+    pub(crate) fn bodies(&self, path: &str) -> Vec<Value> {
         self.posts
             .lock()
             .expect("lock")
