@@ -19,6 +19,9 @@ use futures_util::StreamExt;
 use crate::engine::Docker;
 use crate::error::{Error, Result};
 
+pub mod load;
+pub mod proxy;
+
 pub const BASE_IMAGE: &str = "slipway-fixture/busybox:1";
 pub const LABEL: &str = "io.slipway.fixture";
 

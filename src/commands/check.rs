@@ -74,6 +74,7 @@ pub async fn run(s: Settings) -> Result<()> {
             Ok(()) => {
                 let model = load_model(&compose_for(&s.config, &s.env)).await?;
                 let repos = resolve_repos(&s.config, &model)?;
+                crate::pipeline::rollout::refuse_unrunnable(&s.config, &model)?;
                 let list: Vec<String> = repos
                     .iter()
                     .map(|(svc, r)| format!("{svc} ← {r}"))

@@ -2,7 +2,6 @@
 
 use crate::cli::DeployArgs;
 use crate::config::names::check_tag;
-use crate::config::Strategy;
 use crate::error::{Error, Result};
 use crate::pipeline::transaction::{self, Desired, Request};
 use crate::pipeline::Ctx;
@@ -13,14 +12,6 @@ pub async fn run(s: Settings, args: &DeployArgs) -> Result<()> {
     let tag = args.tag.clone().unwrap_or_else(|| s.env.tag.clone());
     check_tag(&tag).map_err(|m| Error::Usage(format!("--tag: {m}")))?;
     let out = s.out;
-    for svc in s.config.services.values() {
-        if svc.strategy == Strategy::StartFirst {
-            out.warn(format!(
-                "services.{}: start-first is not available yet; rolling it stop-first",
-                svc.name
-            ));
-        }
-    }
     out.line(format!("slipway deploy {} {tag}", s.env.name));
     crate::pipeline::context::enforce_env_rules(&s.config, &s.env, out)?;
     let mut ctx = Ctx::open(s.config, s.env, out).await?;

@@ -74,6 +74,11 @@ pub struct Service {
     /// Repository without tag; `None` means "the compose service's image without its tag".
     pub image: Option<String>,
     pub strategy: Strategy,
+    /// Where `strategy` is written (`file:line:col`), for errors found later against compose.
+    pub strategy_at: Option<String>,
+    /// start-first: how long the old and new containers serve side by side
+    /// before the old one leaves rotation (proxies catching up). Default 0.
+    pub drain: Duration,
     pub health: Health,
 }
 
@@ -419,12 +424,18 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
                 }
             },
         };
+        let drain = match &s.drain {
+            Some(d) => duration(src, &format!("services.{n}.drain"), d)?,
+            None => Duration::ZERO,
+        };
         services.insert(
             n.clone(),
             Service {
                 name: n.clone(),
                 image,
                 strategy,
+                strategy_at: s.strategy.as_ref().map(|s| src.at(s.span())),
+                drain,
                 health,
             },
         );
@@ -669,6 +680,25 @@ expect_json = { "$.status" = "ok" }
                 .map(|e| e.name.as_str())
                 .ok(),
             Some("production")
+        );
+    }
+
+    #[test]
+    fn start_first_with_a_drain_period() {
+        let c = parse(&MINIMAL.replace(
+            "[services.web]",
+            "[services.web]\nstrategy = \"start-first\"\ndrain = \"2s\"",
+        ))
+        .expect("valid");
+        let web = &c.services["web"];
+        assert_eq!(web.strategy, Strategy::StartFirst);
+        assert_eq!(web.drain, Duration::from_secs(2));
+        assert_eq!(web.strategy_at.as_deref(), Some("slipway.toml:21:12"));
+        assert_eq!(c.services["api"].drain, Duration::ZERO);
+        let e = err(&MINIMAL.replace("[services.web]", "[services.web]\ndrain = \"a while\""));
+        assert!(
+            e.starts_with("slipway.toml:21:9") && e.contains("services.web.drain"),
+            "{e}"
         );
     }
 

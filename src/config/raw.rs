@@ -59,6 +59,7 @@ pub struct RawService {
     /// A mode (`"container"`) or an HTTP probe table ([`RawHttpHealth`]),
     /// told apart in validation so a typo gets a real message.
     pub health: Option<S<toml::Value>>,
+    pub drain: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -58,6 +58,25 @@ impl Compose {
             .args(["up", "--detach", "--no-deps", "--no-build", "--", service])
     }
 
+    /// Start one more container of a service beside the ones it has (start-first,
+    /// and one-replica-at-a-time rollouts): `scale` is how many it will then
+    /// have; existing containers are left exactly as they are.
+    pub fn up_scaled(&self, overrides: &Path, service: &str, scale: usize) -> Cmd {
+        self.base(&[overrides])
+            .args(["up", "--detach", "--no-deps", "--no-build", "--no-recreate"])
+            .arg("--scale")
+            .arg(format!("{service}={scale}"))
+            .args(["--", service])
+    }
+
+    /// The config hash compose gives each service's containers (label
+    /// `com.docker.compose.config-hash`): equal means up to date.
+    pub fn config_hashes(&self, overrides: &Path, services: &[String]) -> Cmd {
+        self.base(&[overrides])
+            .args(["config", "--hash"])
+            .arg(services.join(","))
+    }
+
     /// Stop and remove a service's containers (a first deploy with nothing to go back to).
     pub fn remove(&self, overrides: &Path, service: &str) -> Cmd {
         self.base(&[overrides])
@@ -126,6 +145,28 @@ pub fn pin_override(images: &BTreeMap<String, String>, pull_policy: &str) -> Str
 pub struct Model {
     #[serde(default)]
     pub services: BTreeMap<String, ModelService>,
+    #[serde(default)]
+    pub networks: BTreeMap<String, ModelNetwork>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ModelNetwork {
+    /// The engine's name for it (`<project>_<key>` unless set).
+    pub name: Option<String>,
+}
+
+/// A service's attachment to one network.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ModelAttachment {
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub ipv4_address: Option<String>,
+    pub ipv6_address: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ModelDeploy {
+    pub replicas: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -136,6 +177,12 @@ pub struct ModelService {
     pub container_name: Option<String>,
     #[serde(default)]
     pub ports: Vec<serde_json::Value>,
+    pub scale: Option<u64>,
+    pub deploy: Option<ModelDeploy>,
+    /// Network key → attachment (`null` for a plain one).
+    #[serde(default)]
+    pub networks: BTreeMap<String, Option<ModelAttachment>>,
+    pub network_mode: Option<String>,
 }
 
 impl ModelService {
@@ -150,6 +197,50 @@ impl ModelService {
                 })
                 .is_some_and(|s| !s.is_empty() && s != "0")
         })
+    }
+}
+
+impl ModelService {
+    /// How many containers compose runs for it (`scale`, else `deploy.replicas`, else 1).
+    pub fn replicas(&self) -> usize {
+        self.scale
+            .or(self.deploy.as_ref().and_then(|d| d.replicas))
+            .unwrap_or(1) as usize
+    }
+}
+
+impl Model {
+    /// The engine names of the networks a service is attached to, with its
+    /// aliases on each (empty with a `network_mode`).
+    pub fn service_networks(&self, project: &str, service: &str) -> BTreeMap<String, Vec<String>> {
+        let Some(s) = self.services.get(service) else {
+            return BTreeMap::new();
+        };
+        if s.network_mode.is_some() {
+            return BTreeMap::new();
+        }
+        let attached: Vec<(&String, Option<&ModelAttachment>)> = if s.networks.is_empty() {
+            Vec::new()
+        } else {
+            s.networks.iter().map(|(k, a)| (k, a.as_ref())).collect()
+        };
+        let default = "default".to_string();
+        let attached = if attached.is_empty() {
+            vec![(&default, None)]
+        } else {
+            attached
+        };
+        attached
+            .into_iter()
+            .map(|(key, a)| {
+                let name = self
+                    .networks
+                    .get(key)
+                    .and_then(|n| n.name.clone())
+                    .unwrap_or_else(|| format!("{project}_{key}"));
+                (name, a.map(|a| a.aliases.clone()).unwrap_or_default())
+            })
+            .collect()
     }
 }
 
@@ -248,6 +339,47 @@ mod tests {
     }
 
     #[test]
+    fn scaled_up_and_hashes_as_data() {
+        let cmd = compose().up_scaled(Path::new("o.yml"), "api", 3);
+        assert!(cmd.args.ends_with(&[
+            "up".into(),
+            "--detach".into(),
+            "--no-deps".into(),
+            "--no-build".into(),
+            "--no-recreate".into(),
+            "--scale".into(),
+            "api=3".into(),
+            "--".into(),
+            "api".into()
+        ]));
+        let cmd = compose().config_hashes(Path::new("o.yml"), &["api".into(), "web".into()]);
+        assert!(cmd.args.ends_with(&["--hash".into(), "api,web".into()]));
+    }
+
+    #[test]
+    fn replicas_and_networks_from_the_model() {
+        let m = parse_model(
+            r#"{"networks":{"default":{"name":"p_default"},"back":{"name":"shared-back"}},
+            "services":{"api":{"image":"r/api","deploy":{"replicas":3},
+              "networks":{"default":null,"back":{"aliases":["api-internal"]}}},
+            "web":{"image":"r/web","scale":2},
+            "worker":{"image":"r/w","network_mode":"host"}}}"#,
+        )
+        .expect("model");
+        assert_eq!(m.services["api"].replicas(), 3);
+        assert_eq!(m.services["web"].replicas(), 2);
+        let nets = m.service_networks("p", "api");
+        assert_eq!(nets["p_default"], Vec::<String>::new());
+        assert_eq!(nets["shared-back"], ["api-internal"]);
+        // No `networks` key: compose attaches the project's default network.
+        assert_eq!(
+            m.service_networks("p", "web").keys().collect::<Vec<_>>(),
+            ["p_default"]
+        );
+        assert!(m.service_networks("p", "worker").is_empty());
+    }
+
+    #[test]
     fn reads_the_model() {
         let m = parse_model(
             r#"{"name":"x","services":{"api":{"image":"r/api:v1","depends_on":{"db":{"condition":"service_healthy"}},
@@ -261,6 +393,7 @@ mod tests {
         );
         assert!(m.services["api"].has_fixed_host_port());
         assert!(!m.services["web"].has_fixed_host_port());
+        assert_eq!(m.services["api"].replicas(), 1);
         assert_eq!(parse_version("2.26.1"), Some((2, 26)));
         assert_eq!(parse_version("v2.40.3-desktop.1"), Some((2, 40)));
         assert_eq!(parse_version("1.29.2"), Some((1, 29)));

@@ -5,6 +5,7 @@
 pub mod compose;
 pub mod docker;
 pub mod exec;
+pub mod lifecycle;
 
 pub use compose::Compose;
 pub use docker::{Container, Docker, Health, Image};

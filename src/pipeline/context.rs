@@ -62,10 +62,14 @@ impl Ctx {
                 )));
             }
         }
-        let docker = Docker::connect().await?;
-        check_compose().await?;
         let compose = compose_for(&cfg, &env);
-        let model = load_model(&compose).await?;
+        // Independent checks, at once: they are on every deploy's critical
+        // path. A missing Compose is reported before the model it cannot load.
+        let (docker, compose_ok, model) =
+            tokio::join!(Docker::connect(), check_compose(), load_model(&compose));
+        let docker = docker?;
+        compose_ok?;
+        let model = model?;
         let repos = resolve_repos(&cfg, &model)?;
         let state = State::open(&state_dir(&cfg))?;
         Ok(Ctx {
@@ -113,6 +117,7 @@ impl Ctx {
             interval: self.env.health_interval,
             readiness_delay: self.env.readiness_delay,
             vars,
+            stop_on_signal: false,
         }
     }
 

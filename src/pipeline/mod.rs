@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod plan;
 pub mod prune;
 pub mod recover;
+pub mod rollout;
 pub mod transaction;
 
 pub use context::Ctx;

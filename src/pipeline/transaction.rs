@@ -19,6 +19,7 @@ use super::context::{state_dir, Ctx};
 use super::lifecycle::Lifecycle;
 use super::plan;
 use super::prune;
+use super::rollout::{self, Purpose};
 
 /// Where the new release's images come from.
 pub enum Desired {
@@ -213,6 +214,7 @@ fn finished(ctx: &Ctx, id: i64, result: Result<()>) -> Outcome {
 /// The checks that need state: no unfinished release; the live release
 /// (adopting what runs on a first deploy).
 async fn preflight(ctx: &Ctx) -> Result<Option<Release>> {
+    rollout::refuse_unrunnable(&ctx.cfg, &ctx.model)?;
     let history = ctx.state.history(&ctx.env.name, None)?;
     if let Some(u) = plan::unfinished(&history) {
         return Err(Error::Preflight(format!(
@@ -283,11 +285,11 @@ fn repo(ctx: &Ctx, svc: &str, image: &str) -> String {
 /// Give a release's images its immutable per-release tag.
 async fn tag_release(ctx: &Ctx, id: i64, images: &BTreeMap<String, ServiceImage>) -> Result<()> {
     let tag = plan::release_tag(&ctx.env.name, id);
-    for (svc, img) in images {
-        ctx.docker
-            .tag(&img.image_id, &repo(ctx, svc, &img.image), &tag)
-            .await?;
-    }
+    let tags = images.iter().map(|(svc, img)| {
+        let (repo, tag) = (repo(ctx, svc, &img.image), &tag);
+        async move { ctx.docker.tag(&img.image_id, &repo, tag).await }
+    });
+    futures_util::future::try_join_all(tags).await?;
     Ok(())
 }
 
@@ -376,8 +378,13 @@ async fn pin(
         &current.map(|c| c.id.to_string()).unwrap_or_default(),
     )?;
     if let Some(c) = current {
-        for (svc, img) in &c.services {
-            if ctx.docker.image_id(&img.image_id).await?.is_none() {
+        // All of the way back must be here before anything is tagged; the
+        // engine calls run at once (this step is on every deploy's path).
+        let present = c.services.iter().map(|(svc, img)| async move {
+            Ok::<_, Error>((svc, img, ctx.docker.image_id(&img.image_id).await?))
+        });
+        for (svc, img, found) in futures_util::future::try_join_all(present).await? {
+            if found.is_none() {
                 let msg = format!(
                     "the way back is gone: release {}'s image for {svc} ({}) is not on this host; \
                      nothing was changed\n  hint: `slipway rollback --to ID` to a release whose images exist, \
@@ -387,14 +394,16 @@ async fn pin(
                 step.fail("");
                 return Err(Error::Preflight(msg));
             }
-            ctx.docker
-                .tag(
-                    &img.image_id,
-                    &repo(ctx, svc, &img.image),
-                    &ctx.env.rollback_tag,
-                )
-                .await?;
         }
+        let rollback = c.services.iter().map(|(svc, img)| {
+            let repo = repo(ctx, svc, &img.image);
+            async move {
+                ctx.docker
+                    .tag(&img.image_id, &repo, &ctx.env.rollback_tag)
+                    .await
+            }
+        });
+        futures_util::future::try_join_all(rollback).await?;
         tag_release(ctx, c.id, &c.services).await?;
     }
     tag_release(ctx, id, images).await?;
@@ -412,7 +421,7 @@ async fn roll_out_and_verify(
     images: &BTreeMap<String, ServiceImage>,
     tag: &str,
 ) -> Result<(), String> {
-    roll_out(ctx, id, images, tag, OnSignal::Stop).await?;
+    roll_out(ctx, id, images, tag, Purpose::Release).await?;
 
     let step = ctx.out.step("smoke");
     ctx.state
@@ -441,31 +450,23 @@ async fn roll_out_and_verify(
     }
 }
 
-/// Whether a signal may stop a rollout (a restore is never stopped by the first signal).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum OnSignal {
-    Stop,
-    Continue,
-}
-
-/// Steps 4–5 for one set of images: `up` each service pinned to its release
-/// tag, wave by wave, each wave healthy before the next.
+/// Steps 4–5 for one set of images: each service pinned to its release tag
+/// and rolled per its strategy (`rollout`), wave by wave, each service
+/// healthy before the next wave.
+/// Steps 4–5 for one set of images: each service pinned to its release tag
+/// and rolled per its strategy (`rollout`), wave by wave, each service
+/// healthy before the next wave. A release's rollout stops at the next wave
+/// boundary (or health wait) on a signal; a restore does not.
 async fn roll_out(
     ctx: &Ctx,
     id: i64,
     images: &BTreeMap<String, ServiceImage>,
     tag: &str,
-    on_signal: OnSignal,
+    purpose: Purpose,
 ) -> Result<(), String> {
-    let check_interrupt = || match on_signal {
-        OnSignal::Stop => check_interrupt(),
-        OnSignal::Continue => Ok(()),
-    };
-    let signalled = || async move {
-        match on_signal {
-            OnSignal::Stop => interrupt::wait().await,
-            OnSignal::Continue => std::future::pending().await,
-        }
+    let check_interrupt = || match purpose {
+        Purpose::Release => check_interrupt(),
+        Purpose::Restore => Ok(()),
     };
     let file = ctx.override_path(id);
     let release_tag = plan::release_tag(&ctx.env.name, id);
@@ -481,69 +482,21 @@ async fn roll_out(
     write_file(&file, &pin_override(&pinned, "never")).map_err(|e| e.to_string())?;
     let services: BTreeSet<String> = images.keys().cloned().collect();
     let vars = ctx.vars(tag);
-    let mut first_up = true;
+    let roll = rollout::Rollout::prepare(ctx, id, &file, images, &vars, purpose).await?;
     for wave in plan::waves(&services, &ctx.depends_on(), ctx.env.max_parallel) {
         let step = ctx.out.step("rollout");
         step.set(wave.join(", "));
-        let ups = wave.iter().map(|svc| {
-            let file = &file;
-            async move {
-                ctx.state
-                    .journal(id, "rollout", svc)
-                    .map_err(|e| e.to_string())?;
-                let out = exec::run(&ctx.compose.up(file, svc), UP_TIMEOUT)
-                    .await
-                    .map_err(|e| format!("{svc}: cannot run docker compose: {e}"))?;
-                if out.success() {
-                    Ok(())
-                } else {
-                    Err(format!("{svc}: docker compose up failed: {}", out.tail()))
-                }
+        match roll.wave(&wave).await {
+            Ok(done) => step.done(done),
+            Err(e) => {
+                step.fail(&e);
+                return Err(e);
             }
-        });
-        // The first `up` of a rollout runs alone: concurrent first runs of
-        // compose would each create the project network and get two of them.
-        let mut ups = ups.collect::<Vec<_>>().into_iter();
-        let first = if first_up { ups.next() } else { None };
-        first_up = false;
-        let result = match first {
-            Some(f) => match f.await {
-                Ok(()) => {
-                    failpoint::hit("rollout:between");
-                    futures_util::future::try_join_all(ups).await.map(|_| ())
-                }
-                Err(e) => Err(e),
-            },
-            None => futures_util::future::try_join_all(ups).await.map(|_| ()),
         };
-        if let Err(e) = result {
-            step.fail(&e);
-            return Err(e);
-        }
-        step.done(wave.join(", "));
         failpoint::hit("rollout:after");
         check_interrupt()?;
-
-        let step = ctx.out.step("health");
-        failpoint::hit_soon("health:during");
-        step.set(format!("waiting for {}", wave.join(", ")));
-        ctx.state
-            .journal(id, "health", &wave.join(" "))
-            .map_err(|e| e.to_string())?;
-        let targets = ctx.health_targets(images.iter().filter(|(svc, _)| wave.contains(svc)));
-        let wait = ctx.health_wait(&vars);
-        let waited = tokio::select! {
-            r = wait.all(&targets) => r,
-            _ = signalled() => Err("interrupted by a signal".to_string()),
-        };
-        if let Err(e) = waited {
-            step.fail(&e);
-            return Err(e);
-        }
-        step.done(format!("{} healthy", wave.join(", ")));
-        failpoint::hit("health:after");
-        check_interrupt()?;
     }
+    failpoint::hit("health:after");
     Ok(())
 }
 
@@ -560,7 +513,10 @@ async fn commit(ctx: &Ctx, release: &Release, current: Option<&Release>) -> Resu
             .unwrap_or_default()
     ));
     let step = ctx.out.step("prune");
-    match prune::run(ctx, false).await {
+    // At once: removing the replaced containers kept warm for a fast way back
+    // (not needed now) and pruning (their images are the way back, kept).
+    let (retired, pruned) = tokio::join!(rollout::retire_standby(ctx), prune::run(ctx, false));
+    match pruned {
         Ok(p) => {
             step.done(format!(
                 "{} images removed, {} kept",
@@ -573,6 +529,10 @@ async fn commit(ctx: &Ctx, release: &Release, current: Option<&Release>) -> Resu
             ctx.out
                 .warn(format!("prune failed (the release is live and fine): {e}"));
         }
+    }
+    if let Err(e) = retired {
+        ctx.out
+            .warn(format!("could not remove the replaced containers: {e}"));
     }
     Ok(())
 }
@@ -611,7 +571,7 @@ pub async fn restore_release(
         target.id,
         &target.services,
         target.tag.as_deref().unwrap_or(""),
-        OnSignal::Continue,
+        Purpose::Restore,
     )
     .await
 }

@@ -1,12 +1,23 @@
 //! Waiting for services to become healthy after a rollout.
 //!
 //! [`judge`] is the pure decision over what Docker reports (ready, keep
-//! waiting, or fail now); [`wait`] polls Docker and any HTTP probe until every
-//! service is ready, one fails, or `health_timeout` runs out.
+//! waiting, or fail now). [`Wait`] looks again whenever the engine reports an
+//! event about the service's containers (start, die, health status) or a
+//! timer is due, not after fixed sleeps: a container that exits fails the
+//! wait at once, and one whose HEALTHCHECK passes ends it at once. The
+//! engine's own health status decides (proxies such as Traefik route by it),
+//! so a HEALTHCHECK's `interval` is the granularity of readiness. HTTP probes
+//! (a connection refused costs next to nothing) retry after 50 ms, then every
+//! 100 ms (or `health_interval`, if shorter);
+//! `{container}` in a probe's URL is the address of each container checked.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use futures_util::{FutureExt, StreamExt};
+
 use crate::config::{Health as Mode, HttpExpect};
+use crate::engine::lifecycle::unix_now;
 use crate::engine::{Container, Docker, Health};
 
 use super::{http, Vars};
@@ -82,6 +93,8 @@ pub fn judge(
                     target.service
                 ))
             }
+            // The HTTP probe is the readiness signal: no delay to sit out.
+            (Health::None, Mode::Http(_)) => {}
             (Health::None, _) => {
                 let up = running_for(c);
                 if up < readiness_delay {
@@ -115,61 +128,173 @@ pub struct Wait<'a> {
     pub docker: &'a Docker,
     pub project: &'a str,
     pub timeout: Duration,
+    /// The longest gap between two looks when nothing happens.
     pub interval: Duration,
     pub readiness_delay: Duration,
     pub vars: &'a Vars,
+    /// Give up at once when SIGINT/SIGTERM asks a release to stop (not while restoring).
+    pub stop_on_signal: bool,
+}
+
+/// The first retry of a probe that did not pass yet; later ones back off.
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+/// Retries back off to this at most (or `health_interval`, if shorter).
+const MAX_RETRY: Duration = Duration::from_millis(100);
+
+/// In a health probe's URL, the address of the container being checked, so a
+/// start-first rollout probes its new container, not the service behind a proxy.
+pub const CONTAINER: &str = "{container}";
+/// With no event and no timer due, look again anyway after this long: a
+/// safety net should the event stream miss something.
+const SAFETY_NET: Duration = Duration::from_secs(1);
+
+/// Gaps between retries: 50 ms, growing by half, up to `cap`.
+fn next_gap(gap: Duration, cap: Duration) -> Duration {
+    gap.mul_f64(1.5).min(cap).max(FIRST_RETRY.min(cap))
 }
 
 impl Wait<'_> {
     /// Wait for every target; the first failure (or the timeout) is the error.
     pub async fn all(&self, targets: &[Target]) -> Result<(), String> {
         let deadline = Instant::now() + self.timeout;
-        let waits = targets.iter().map(|t| self.one(t, deadline));
+        let waits = targets.iter().map(|t| self.one(t, None, deadline));
         futures_util::future::try_join_all(waits).await.map(|_| ())
     }
 
-    async fn one(&self, target: &Target, deadline: Instant) -> Result<(), String> {
+    /// Wait for the given containers of one service only (a start-first
+    /// rollout's new container, while the old ones still run beside it).
+    pub async fn containers(&self, target: &Target, ids: &[String]) -> Result<(), String> {
+        self.one(target, Some(ids), Instant::now() + self.timeout)
+            .await
+    }
+
+    /// Look, judge, and sleep until the engine reports a change to the
+    /// service's containers or a timer is due (a probe retry, the end of a
+    /// readiness delay, the deadline).
+    async fn one(
+        &self,
+        target: &Target,
+        only: Option<&[String]>,
+        deadline: Instant,
+    ) -> Result<(), String> {
+        // Subscribe from a second ago, so nothing between the first look and
+        // the subscription is missed.
+        let mut events: std::pin::Pin<Box<dyn futures_util::Stream<Item = ()> + Send>> = Box::pin(
+            self.docker
+                .service_events(self.project, &target.service, unix_now() - 1.0),
+        );
+        let cap = MAX_RETRY.min(self.interval);
         let client = http::client();
         let mut last = String::from("not checked yet");
-        let mut next_http = Instant::now();
-        let mut http_ok = false;
+        let mut http_next = Instant::now();
+        let mut http_gap = Duration::ZERO;
+        let mut addresses = HashMap::new();
         loop {
-            let containers = self
+            let mut containers = self
                 .docker
                 .containers(self.project, Some(&target.service))
                 .await
                 .map_err(|e| e.to_string())?;
+            if let Some(ids) = only {
+                containers.retain(|c| ids.contains(&c.id));
+                if containers.is_empty() {
+                    return Err(format!(
+                        "{}: its new container was removed while starting",
+                        target.service
+                    ));
+                }
+            }
+            let now = Instant::now();
+            let mut wake = deadline.min(now + SAFETY_NET);
             match judge(&containers, target, self.readiness_delay, running_for) {
                 Verdict::Fail(why) => return Err(format!("{}: {why}", target.service)),
-                Verdict::Wait(why) => last = why,
                 Verdict::Ready => match &target.mode {
-                    Mode::Http(expect) if !http_ok => {
-                        if Instant::now() >= next_http {
-                            next_http = Instant::now() + self.interval;
-                            let left = deadline.saturating_duration_since(Instant::now());
-                            match self.probe(&client, expect, left).await {
-                                Ok(()) => http_ok = true,
+                    Mode::Http(expect) => {
+                        if now >= http_next {
+                            let left = deadline.saturating_duration_since(now);
+                            let probed = if expect.url.contains(CONTAINER) {
+                                self.probe_each(&client, expect, &containers, &mut addresses, left)
+                                    .await
+                            } else {
+                                self.probe(&client, expect, left).await
+                            };
+                            match probed {
+                                Ok(()) => return Ok(()),
                                 Err(why) => last = why,
                             }
+                            http_gap = next_gap(http_gap, cap);
+                            http_next = Instant::now() + http_gap;
                         }
-                        if http_ok {
-                            return Ok(());
-                        }
+                        wake = wake.min(http_next);
                     }
                     _ => return Ok(()),
                 },
+                Verdict::Wait(why) => {
+                    last = why;
+                    // A HEALTHCHECK result arrives as an event; a readiness
+                    // delay ends on a timer.
+                    for c in &containers {
+                        if c.state == "running" && c.health == Health::None {
+                            let left = self.readiness_delay.saturating_sub(running_for(c));
+                            wake = wake.min(now + left + Duration::from_millis(10));
+                        }
+                    }
+                }
             }
-            let now = Instant::now();
-            if now >= deadline {
+            if Instant::now() >= deadline {
                 return Err(format!(
                     "{}: not healthy within health_timeout {} ({last})",
                     target.service,
                     humantime::format_duration(self.timeout)
                 ));
             }
-            let nap = Duration::from_millis(250).min(deadline - now);
-            tokio::time::sleep(nap).await;
+            tokio::select! {
+                _ = crate::interrupt::wait(), if self.stop_on_signal => {
+                    return Err(format!("{}: interrupted by a signal", target.service));
+                }
+                event = events.next() => {
+                    if event.is_none() {
+                        // The stream ended: the timers still drive the wait.
+                        events = Box::pin(futures_util::stream::pending());
+                    }
+                    // A burst of events needs one look, not one each.
+                    while let Some(Some(())) = events.next().now_or_never() {}
+                }
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
         }
+    }
+
+    /// Probe every container at its own address (`{container}` in the URL).
+    async fn probe_each(
+        &self,
+        client: &reqwest::Client,
+        expect: &HttpExpect,
+        containers: &[Container],
+        addresses: &mut HashMap<String, String>,
+        left: Duration,
+    ) -> Result<(), String> {
+        for c in containers {
+            if !addresses.contains_key(&c.id) {
+                match self.docker.container_address(&c.id).await {
+                    Ok(Some(ip)) => {
+                        addresses.insert(c.id.clone(), ip);
+                    }
+                    _ => return Err(format!("container {} has no address yet", c.name)),
+                }
+            }
+        }
+        let probes = containers.iter().map(|c| {
+            let mut one = expect.clone();
+            let ip = addresses.get(&c.id).cloned().unwrap_or_default();
+            one.url = one.url.replace(CONTAINER, &ip);
+            async move {
+                self.probe(client, &one, left)
+                    .await
+                    .map_err(|why| format!("container {}: {why}", c.name))
+            }
+        });
+        futures_util::future::try_join_all(probes).await.map(|_| ())
     }
 
     async fn probe(
@@ -216,6 +341,54 @@ mod tests {
     }
 
     const D: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn an_http_probe_replaces_the_readiness_delay() {
+        let http = Mode::Http(HttpExpect {
+            url: "http://{container}:8080/health".into(),
+            method: "GET".into(),
+            headers: Default::default(),
+            body: None,
+            expect_status: vec![200],
+            expect_json: Vec::new(),
+            expect_body: None,
+            expect_header: Vec::new(),
+            max_latency: None,
+            timeout: D,
+        });
+        let c = container("running", Health::None, "sha256:new");
+        assert_eq!(
+            judge(std::slice::from_ref(&c), &target(http.clone()), D, |_| {
+                Duration::ZERO
+            }),
+            Verdict::Ready
+        );
+        // A HEALTHCHECK, if the image has one, must still pass too.
+        let starting = container("running", Health::Starting, "sha256:new");
+        assert!(matches!(
+            judge(&[starting], &target(http), D, |_| D),
+            Verdict::Wait(_)
+        ));
+    }
+
+    #[test]
+    fn retries_back_off_to_a_cap() {
+        let cap = Duration::from_millis(500);
+        let mut gap = Duration::ZERO;
+        let mut gaps = Vec::new();
+        for _ in 0..8 {
+            gap = next_gap(gap, cap);
+            gaps.push(gap.as_millis());
+        }
+        assert_eq!(gaps[0], 50);
+        assert!(gaps.windows(2).all(|w| w[0] <= w[1]), "{gaps:?}");
+        assert_eq!(*gaps.last().unwrap_or(&0), 500);
+        // A health_interval below the first retry is the cap from the start.
+        assert_eq!(
+            next_gap(Duration::ZERO, Duration::from_millis(20)),
+            Duration::from_millis(20)
+        );
+    }
 
     #[test]
     fn exited_and_unhealthy_fail_fast() {

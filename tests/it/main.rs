@@ -14,3 +14,4 @@ mod probes;
 mod rollback;
 mod safety;
 mod signals;
+mod startfirst;

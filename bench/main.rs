@@ -1,0 +1,650 @@
+//! The rollout benchmark: `cargo bench --bench rollout` (or `./bench/run.sh`).
+//!
+//! On one three-service fixture stack whose apps take seconds to boot (2 s
+//! each by default), behind the fixture reverse proxy, it measures in one run,
+//! on this machine:
+//!
+//! - deploy wall time: slipway (stop-first, start-first) against
+//!   `bench/baseline.sh`, the seed's shell pipeline re-enacted (tag
+//!   `:rollback`, pull, `up -d`, health polling, smoke script, prune);
+//! - time from the start of a deploy whose smoke test fails to the previous
+//!   release healthy again, for the same three;
+//! - requests that failed under a steady loopback load during a deploy (plain
+//!   `docker compose up -d`, slipway stop-first, start-first) and during a
+//!   failed deploy's rollback and a manual rollback (start-first);
+//! - slipway's peak memory, binary size, and its overhead above the physical
+//!   limit (pull time plus the slowest boot).
+//!
+//! Knobs (environment): `BENCH_RUNS` (rounds, median reported; default 3),
+//! `BENCH_BOOT` (seconds each of api, web, worker takes to boot; default
+//! `2,2,2`), `BENCH_BASELINE_POLL` (seconds between the baseline's health
+//! polls; the seed polled for up to 100 s: 20 tries of 5 s; default 5),
+//! `BENCH_RATE` (requests per second of the load; default: enough for 6,000
+//! requests in a start-first deploy, at least 1,200), `BENCH_VERBOSE` (show
+//! slipway's own output).
+//!
+//! `cargo test --all-targets` builds this but does not run it (no `--bench`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use slipway::engine::Docker;
+use slipway::fixture::load::{Load, Report};
+use slipway::fixture::{self, App, Registry};
+
+const PROJECT: &str = "slipway-bench";
+const SERVICES: [&str; 3] = ["api", "web", "worker"];
+
+type Res<T> = Result<T, String>;
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("the rollout benchmark runs with `cargo bench --bench rollout` (a few minutes)");
+        return;
+    }
+    if let Err(e) = run() {
+        eprintln!("bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `BENCH_BOOT=api,web,worker` seconds.
+fn boots() -> Res<[(&'static str, u32); 3]> {
+    let spec = std::env::var("BENCH_BOOT").unwrap_or_else(|_| "2,2,2".into());
+    let secs: Vec<u32> = spec
+        .split(',')
+        .map(|v| v.trim().parse::<u32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("BENCH_BOOT={spec}: give three whole seconds, e.g. 2,2,3"))?;
+    match secs[..] {
+        [a, w, k] => Ok([("api", a), ("web", w), ("worker", k)]),
+        _ => Err(format!(
+            "BENCH_BOOT={spec}: give three whole seconds, e.g. 2,2,3"
+        )),
+    }
+}
+
+fn knob(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The stack under test and the tools to deploy it.
+struct Bench {
+    rt: tokio::runtime::Runtime,
+    docker: Docker,
+    registry: Registry,
+    dir: PathBuf,
+    ports: [u16; 3],
+    poll: u64,
+    /// Seconds each service takes to boot (fixture `boot_delay`).
+    boot: [(&'static str, u32); 3],
+    next_tag: std::cell::Cell<u32>,
+    /// Highest resident set of any slipway run, in KiB.
+    peak_kib: std::cell::Cell<u64>,
+}
+
+fn run() -> Res<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let docker = rt.block_on(Docker::connect()).map_err(|e| e.to_string())?;
+    rt.block_on(fixture::ensure_base(&docker))
+        .map_err(|e| e.to_string())?;
+    let proxy = rt
+        .block_on(fixture::proxy::image(&docker))
+        .map_err(|e| e.to_string())?;
+    let registry = Registry::start().map_err(|e| e.to_string())?;
+    let dir = std::env::temp_dir().join(format!("slipway-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut ports = [0u16; 3];
+    for p in &mut ports {
+        *p = fixture::free_port().map_err(|e| e.to_string())?;
+    }
+    let bench = Bench {
+        rt,
+        docker,
+        registry,
+        dir,
+        ports,
+        poll: knob("BENCH_BASELINE_POLL", 5).max(1),
+        boot: boots()?,
+        next_tag: std::cell::Cell::new(0),
+        peak_kib: std::cell::Cell::new(0),
+    };
+    let result = bench.measure(&proxy);
+    bench.clean();
+    result
+}
+
+struct Timing {
+    baseline: Vec<f64>,
+    stop_first: Vec<f64>,
+    start_first: Vec<f64>,
+}
+
+impl Timing {
+    fn new() -> Timing {
+        Timing {
+            baseline: Vec::new(),
+            stop_first: Vec::new(),
+            start_first: Vec::new(),
+        }
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+impl Bench {
+    fn measure(&self, proxy: &str) -> Res<()> {
+        let runs = knob("BENCH_RUNS", 3).max(1) as usize;
+        self.write_stack(proxy, "stop-first")?;
+        eprintln!(
+            "bench: stack in {}, registry {}, {runs} round(s), baseline polls every {} s",
+            self.dir.display(),
+            self.registry.addr,
+            self.poll
+        );
+        let first = self.publish(true)?;
+        self.compose(&["up", "--detach", "--", "proxy"])?;
+        self.slipway_deploy("stop-first", &first, 0)?;
+
+        let mut deploy = Timing::new();
+        let mut failing = Timing::new();
+        let mut pulls = Vec::new();
+        for round in 1..=runs {
+            eprintln!("bench: round {round} of {runs}");
+            // Good releases: each contender deploys fresh images (a real pull).
+            let tag = self.publish(true)?;
+            deploy.baseline.push(self.baseline(&tag, 0)?);
+            let tag = self.publish(true)?;
+            deploy
+                .stop_first
+                .push(self.slipway_deploy("stop-first", &tag, 0)?);
+            let tag = self.publish(true)?;
+            pulls.push(self.pull_time(&tag)?);
+            deploy
+                .start_first
+                .push(self.slipway_deploy("start-first", &tag, 0)?);
+            // Releases whose smoke test fails: back to the previous one.
+            let tag = self.publish(false)?;
+            failing.baseline.push(self.baseline(&tag, 1)?);
+            let tag = self.publish(false)?;
+            failing
+                .stop_first
+                .push(self.slipway_deploy("stop-first", &tag, 1)?);
+            let tag = self.publish(false)?;
+            failing
+                .start_first
+                .push(self.slipway_deploy("start-first", &tag, 1)?);
+        }
+
+        // Steady enough for 6,000 requests in a start-first deploy's window.
+        let rate = match std::env::var("BENCH_RATE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            Some(r) => r,
+            None => ((6000.0 / median(&deploy.start_first)).ceil() as u32).clamp(1200, 2000),
+        };
+        eprintln!("bench: failed requests under load ({rate} req/s)");
+        let addrs: Vec<SocketAddr> = self
+            .ports
+            .iter()
+            .filter_map(|p| format!("127.0.0.1:{p}").parse().ok())
+            .collect();
+        let under_load = |what: &str, f: &dyn Fn() -> Res<()>| -> Res<Report> {
+            let load = Load::start(&addrs, "/health", rate, 96);
+            let r = f();
+            let report = load.stop();
+            r?;
+            eprintln!("bench:   {what}: {}", report.summary());
+            Ok(report)
+        };
+        let tag = self.publish(true)?;
+        let plain = under_load("plain docker compose up -d", &|| self.plain_up(&tag))?;
+        let tag = self.publish(true)?;
+        let load_stop = under_load("slipway stop-first deploy", &|| {
+            self.slipway_deploy("stop-first", &tag, 0).map(|_| ())
+        })?;
+        let tag = self.publish(true)?;
+        let load_start = under_load("slipway start-first deploy", &|| {
+            self.slipway_deploy("start-first", &tag, 0).map(|_| ())
+        })?;
+        let tag = self.publish(false)?;
+        let load_fail = under_load("slipway start-first failing deploy + rollback", &|| {
+            self.slipway_deploy("start-first", &tag, 1).map(|_| ())
+        })?;
+        let load_back = under_load("slipway start-first manual rollback", &|| {
+            self.slipway_run("start-first", &["rollback"], 0)
+                .map(|_| ())
+        })?;
+
+        let boot = self.boot.iter().map(|(_, b)| *b).max().unwrap_or(0) as f64;
+        let pull = median(&pulls);
+        let binary = std::fs::metadata(env!("CARGO_BIN_EXE_slipway"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let table = render(&Summary {
+            runs,
+            poll: self.poll,
+            boots: self.boot,
+            deploy: &deploy,
+            failing: &failing,
+            pull,
+            boot,
+            rate,
+            plain: &plain,
+            load_stop: &load_stop,
+            load_start: &load_start,
+            load_fail: &load_fail,
+            load_back: &load_back,
+            peak_kib: self.peak_kib.get(),
+            binary,
+        });
+        println!("{table}");
+        Ok(())
+    }
+
+    fn repo(&self, svc: &str) -> String {
+        format!("{}/{PROJECT}/{svc}", self.registry.addr)
+    }
+
+    fn write_stack(&self, proxy: &str, strategy: &str) -> Res<()> {
+        let [p0, p1, p2] = self.ports;
+        let mut compose = format!(
+            r#"# slipway's benchmark stack: three apps that take seconds to boot, reached
+# through a reverse proxy on the compose network.
+services:
+  proxy:
+    image: {proxy}
+    command: ["8080=api:8080", "8081=web:8080", "8082=worker:8080"]
+    ports: ["127.0.0.1:{p0}:8080", "127.0.0.1:{p1}:8081", "127.0.0.1:{p2}:8082"]
+"#
+        );
+        // Like the seed's `web`, the apps declare no HEALTHCHECK: slipway
+        // probes each new container over HTTP, the baseline polls the proxy.
+        for svc in SERVICES {
+            compose.push_str(&format!(
+                "  {svc}:\n    image: {}:${{IMAGE_TAG:-r0}}\n    healthcheck:\n      disable: true\n",
+                self.repo(svc)
+            ));
+        }
+        std::fs::write(self.dir.join("docker-compose.yml"), compose).map_err(|e| e.to_string())?;
+        self.write_config(strategy)
+    }
+
+    fn write_config(&self, strategy: &str) -> Res<()> {
+        let [p0, p1, p2] = self.ports;
+        let mut config = format!(
+            r#"project = "{PROJECT}"
+compose_files = ["docker-compose.yml"]
+
+[deploy]
+health_timeout = "100s"
+
+[environments.bench]
+url = "http://127.0.0.1:{p0}"
+"#
+        );
+        for svc in SERVICES {
+            config.push_str(&format!(
+                "\n[services.{svc}]\nstrategy = \"{strategy}\"\n\
+                 health = {{ http = \"http://{{container}}:8080/health\", expect_json = {{ \"$.status\" = \"ok\" }} }}\n"
+            ));
+        }
+        // The same four checks as bench/smoke-test.sh.
+        for (name, url) in [
+            ("api health", "{url}/health".to_string()),
+            ("core API", "{url}/smoke".to_string()),
+            ("web health", format!("http://127.0.0.1:{p1}/health")),
+            ("worker health", format!("http://127.0.0.1:{p2}/health")),
+        ] {
+            config.push_str(&format!(
+                "\n[[smoke]]\nname = \"{name}\"\nhttp = \"{url}\"\nexpect_json = {{ \"$.status\" = \"ok\" }}\n"
+            ));
+        }
+        std::fs::write(self.dir.join("slipway.toml"), config).map_err(|e| e.to_string())
+    }
+
+    /// Build and push a release of all three apps under a new tag (and a
+    /// twin tag with equal content, to time a plain pull); returns the tag.
+    fn publish(&self, good: bool) -> Res<String> {
+        let n = self.next_tag.get();
+        self.next_tag.set(n + 1);
+        let tag = format!("r{n}{}", if good { "" } else { "-bad" });
+        let mut jobs = Vec::new();
+        for (svc, boot) in self.boot {
+            for t in [tag.clone(), format!("{tag}-twin")] {
+                let mut app = App::new(&t);
+                app.boot_delay = boot;
+                app.smoke_ok = good || svc != "api";
+                let repo = self.repo(svc);
+                let docker = &self.docker;
+                jobs.push(async move { fixture::publish(docker, app, &repo, &t).await });
+            }
+        }
+        self.rt
+            .block_on(futures_util::future::try_join_all(jobs))
+            .map_err(|e| e.to_string())?;
+        Ok(tag)
+    }
+
+    /// The physical pull time: the three images of a release pulled at once
+    /// by the engine (the twin tag, same size), then removed again.
+    fn pull_time(&self, tag: &str) -> Res<f64> {
+        let refs: Vec<String> = SERVICES
+            .iter()
+            .map(|s| format!("{}:{tag}-twin", self.repo(s)))
+            .collect();
+        let started = Instant::now();
+        let children: Vec<_> = refs
+            .iter()
+            .map(|r| {
+                Command::new("docker")
+                    .args(["pull", "--quiet", r])
+                    .stdout(Stdio::null())
+                    .spawn()
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        for mut c in children {
+            let s = c.wait().map_err(|e| e.to_string())?;
+            if !s.success() {
+                return Err("docker pull of a twin tag failed".into());
+            }
+        }
+        let took = started.elapsed().as_secs_f64();
+        for r in &refs {
+            let _ = Command::new("docker")
+                .args(["rmi", r])
+                .stdout(Stdio::null())
+                .status();
+        }
+        Ok(took)
+    }
+
+    /// `bench/baseline.sh TAG`: wall seconds; `want` is the exit code expected.
+    fn baseline(&self, tag: &str, want: i32) -> Res<f64> {
+        let [p0, p1, p2] = self.ports;
+        let bench_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench");
+        let urls: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}/health"))
+            .collect();
+        let started = Instant::now();
+        let out = Command::new("bash")
+            .arg(bench_dir.join("baseline.sh"))
+            .arg(tag)
+            .env("PROJECT", PROJECT)
+            .env("STACK_DIR", &self.dir)
+            .env("SERVICES", SERVICES.join(" "))
+            .env("REPO_PREFIX", format!("{}/{PROJECT}", self.registry.addr))
+            .env("HEALTH_URLS", urls.join(" "))
+            .env("SMOKE", bench_dir.join("smoke-test.sh"))
+            .env("URL", format!("http://127.0.0.1:{p0}"))
+            .env("WEB_URL", format!("http://127.0.0.1:{p1}"))
+            .env("WORKER_URL", format!("http://127.0.0.1:{p2}"))
+            .env("POLL", self.poll.to_string())
+            .output()
+            .map_err(|e| format!("cannot run bench/baseline.sh: {e}"))?;
+        let took = started.elapsed().as_secs_f64();
+        let code = out.status.code().unwrap_or(-1);
+        if code != want {
+            return Err(format!(
+                "baseline {tag}: exit {code}, wanted {want}\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        eprintln!("bench:   baseline {tag}: {took:.2} s (exit {code})");
+        Ok(took)
+    }
+
+    fn slipway_deploy(&self, strategy: &str, tag: &str, want: i32) -> Res<f64> {
+        self.slipway_run(strategy, &["deploy", "--tag", tag], want)
+    }
+
+    /// Run slipway with the stack's config (all services on `strategy`),
+    /// sampling its resident set until it exits. Wall seconds.
+    fn slipway_run(&self, strategy: &str, args: &[&str], want: i32) -> Res<f64> {
+        self.write_config(strategy)?;
+        let started = Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_slipway"))
+            .arg("--config")
+            .arg(self.dir.join("slipway.toml"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run slipway: {e}"))?;
+        let status_file = format!("/proc/{}/status", child.id());
+        let mut peak = 0u64;
+        let status = loop {
+            if let Ok(text) = std::fs::read_to_string(&status_file) {
+                peak = peak.max(vm_hwm_kib(&text));
+            }
+            match child.try_wait() {
+                Ok(Some(s)) => break s,
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => return Err(e.to_string()),
+            }
+        };
+        let took = started.elapsed().as_secs_f64();
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        self.peak_kib.set(self.peak_kib.get().max(peak));
+        let code = status.code().unwrap_or(-1);
+        if code != want {
+            return Err(format!(
+                "slipway {} ({strategy}): exit {code}, wanted {want}\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        eprintln!(
+            "bench:   slipway {} ({strategy}): {took:.2} s (exit {code})",
+            args.join(" ")
+        );
+        if std::env::var_os("BENCH_VERBOSE").is_some() {
+            eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(took)
+    }
+
+    /// Plain `docker compose pull` + `up -d`, until every service answers again.
+    fn plain_up(&self, tag: &str) -> Res<()> {
+        let env = [("IMAGE_TAG", tag)];
+        self.compose_env(&["pull", "--quiet", "api", "web", "worker"], &env)?;
+        self.compose_env(
+            &["up", "--detach", "--no-deps", "api", "web", "worker"],
+            &env,
+        )?;
+        let deadline = Instant::now() + Duration::from_secs(100);
+        while Instant::now() < deadline {
+            let all = self.ports.iter().all(|p| {
+                Command::new("curl")
+                    .args(["-sf", "-o", "/dev/null", "--max-time", "2"])
+                    .arg(format!("http://127.0.0.1:{p}/health"))
+                    .status()
+                    .is_ok_and(|s| s.success())
+            });
+            if all {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err("plain compose: services not healthy within 100 s".into())
+    }
+
+    fn compose(&self, args: &[&str]) -> Res<()> {
+        self.compose_env(args, &[])
+    }
+
+    fn compose_env(&self, args: &[&str], env: &[(&str, &str)]) -> Res<()> {
+        let out = Command::new("docker")
+            .args([
+                "compose",
+                "--project-name",
+                PROJECT,
+                "--file",
+                "docker-compose.yml",
+            ])
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(&self.dir)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "docker compose {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    fn clean(&self) {
+        let _ = self.compose(&["down", "--volumes", "--remove-orphans", "--timeout", "1"]);
+        let prefix = format!("{}/{PROJECT}/", self.registry.addr);
+        if let Ok(out) = Command::new("docker")
+            .args(["images", "--format", "{{.ID}} {{.Repository}}"])
+            .output()
+        {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                if let Some((id, repo)) = line.split_once(' ') {
+                    if repo.starts_with(&prefix) {
+                        let _ = Command::new("docker")
+                            .args(["rmi", "--force", id])
+                            .stdout(Stdio::null())
+                            .stderr(Stdio::null())
+                            .status();
+                    }
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn vm_hwm_kib(status: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Summary<'a> {
+    runs: usize,
+    poll: u64,
+    boots: [(&'static str, u32); 3],
+    deploy: &'a Timing,
+    failing: &'a Timing,
+    pull: f64,
+    boot: f64,
+    rate: u32,
+    plain: &'a Report,
+    load_stop: &'a Report,
+    load_start: &'a Report,
+    load_fail: &'a Report,
+    load_back: &'a Report,
+    peak_kib: u64,
+    binary: u64,
+}
+
+/// The table the README and the closing note show.
+fn render(s: &Summary) -> String {
+    let row = |name: &str, t: &Timing| {
+        let b = median(&t.baseline);
+        let (stop, start) = (median(&t.stop_first), median(&t.start_first));
+        format!(
+            "| {name} | {b:.1} s | {stop:.1} s ({:.2}×) | {start:.1} s ({:.2}×) |",
+            stop / b,
+            start / b
+        )
+    };
+    let limit = s.pull + s.boot;
+    let mut lines = vec![
+        format!(
+            "slipway rollout benchmark: 3 services ({}) behind a proxy; median of {} round(s); \
+             baseline = bench/baseline.sh, health polled every {} s",
+            s.boots
+                .iter()
+                .map(|(svc, b)| format!("{svc} boots in {b} s"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            s.runs,
+            s.poll
+        ),
+        String::new(),
+        "| | seed pipeline (baseline) | slipway stop-first | slipway start-first |".into(),
+        "| --- | --- | --- | --- |".into(),
+        row("deploy, wall time", s.deploy),
+        row("failing release → previous one healthy", s.failing),
+        format!(
+            "| physical limit: pull ({:.1} s) + slowest boot ({:.0} s) | | {limit:.1} s | {limit:.1} s |",
+            s.pull, s.boot
+        ),
+        format!(
+            "| slipway's overhead above it (deploy) | | {:+.1} s | {:+.1} s |",
+            median(&s.deploy.stop_first) - limit,
+            median(&s.deploy.start_first) - limit
+        ),
+        String::new(),
+        format!(
+            "| failed requests under load ({} req/s, loopback → proxy → services) | failed | of |",
+            s.rate
+        ),
+        "| --- | --- | --- |".into(),
+    ];
+    for (name, r) in [
+        ("plain `docker compose up -d` (the seed's rollout)", s.plain),
+        ("slipway stop-first deploy", s.load_stop),
+        ("slipway start-first deploy", s.load_start),
+        ("slipway start-first failing deploy + rollback", s.load_fail),
+        ("slipway start-first manual rollback", s.load_back),
+    ] {
+        lines.push(format!("| {name} | {} | {} |", r.failed, r.sent));
+    }
+    lines.push(String::new());
+    lines.push(format!(
+        "slipway peak memory (VmHWM, max over all runs): {:.1} MiB; binary size: {:.1} MiB (release, stripped)",
+        s.peak_kib as f64 / 1024.0,
+        s.binary as f64 / (1024.0 * 1024.0)
+    ));
+    let raw = |name: &str, v: &[f64]| {
+        format!(
+            "  {name}: {}",
+            v.iter()
+                .map(|x| format!("{x:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    lines.push("raw seconds per round:".into());
+    for (name, t) in [("deploy", s.deploy), ("failing", s.failing)] {
+        lines.push(raw(&format!("{name} baseline"), &t.baseline));
+        lines.push(raw(&format!("{name} stop-first"), &t.stop_first));
+        lines.push(raw(&format!("{name} start-first"), &t.start_first));
+    }
+    lines.join("\n")
+}

@@ -1,0 +1,748 @@
+//! How one service is rolled onto a release's image, per strategy, and
+//! verified healthy (PRODUCT.md steps 4–5 for one service).
+//!
+//! - `stop-first` with one container: compose's own recreate (`up -d
+//!   --no-deps`), as the seed's `docker compose up -d` did, then wait healthy.
+//! - `start-first`: start one new container beside the old ones (`up
+//!   --no-recreate --scale n+1`), wait until it is healthy, wait `drain`, then
+//!   take one old container out of rotation; repeat per replica. In a deploy
+//!   the old container leaves rotation by leaving the service's networks (the
+//!   engine's DNS stops naming it, so proxies stop sending it connections) but
+//!   keeps running as a warm **standby** until the release commits; if the
+//!   release fails, restoring puts the standby back on its networks instead of
+//!   booting the old release again. In a restore, replaced containers are
+//!   stopped and removed.
+//! - `stop-first` with replicas: remove one old container, start one new one,
+//!   wait healthy; repeat, so all but one keep serving.
+//!
+//! Which move comes next is a pure decision ([`next_move`]) over what the
+//! engine reports, so an interrupted rollout simply continues from what runs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::{Config, Health as Mode, Strategy};
+use crate::engine::compose::{Model, ModelService};
+use crate::engine::exec::{self, Cmd, Output};
+use crate::engine::lifecycle::Replica;
+use crate::error::{Error, Result};
+use crate::failpoint;
+use crate::probe::health::{Target, Wait};
+use crate::probe::Vars;
+use crate::state::ServiceImage;
+
+use super::context::Ctx;
+
+const UP_TIMEOUT: Duration = Duration::from_secs(300);
+const COMPOSE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why a rollout runs: a new release (replaced containers are kept as a warm
+/// standby until commit) or a restore (replaced containers are removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Release,
+    Restore,
+}
+
+/// Why a service cannot run two copies at once, if it cannot.
+pub fn two_copies_blocker(m: &ModelService) -> Option<String> {
+    if let Some(name) = &m.container_name {
+        return Some(format!(
+            "compose gives it `container_name: {name}`, and two containers cannot share a name"
+        ));
+    }
+    if m.has_fixed_host_port() {
+        let ports: Vec<String> = m
+            .ports
+            .iter()
+            .filter_map(|p| {
+                let published = p.get("published")?;
+                let published = published
+                    .as_str()
+                    .map(str::to_string)
+                    .or_else(|| published.as_u64().map(|n| n.to_string()))?;
+                let ip = p
+                    .get("host_ip")
+                    .and_then(|v| v.as_str())
+                    .map(|ip| format!("{ip}:"))
+                    .unwrap_or_default();
+                let target = p.get("target").map(|t| t.to_string()).unwrap_or_default();
+                Some(format!("{ip}{published}:{target}"))
+            })
+            .collect();
+        return Some(format!(
+            "it publishes the fixed host port {}, and two containers cannot bind one host port",
+            ports.join(", ")
+        ));
+    }
+    if let Some(mode) = &m.network_mode {
+        if !matches!(mode.as_str(), "bridge" | "default") && !mode.is_empty() {
+            return Some(format!(
+                "it uses `network_mode: {mode}`, so a second copy would share its ports and addresses"
+            ));
+        }
+    }
+    for (net, a) in &m.networks {
+        if let Some(a) = a {
+            if a.ipv4_address.is_some() || a.ipv6_address.is_some() {
+                return Some(format!(
+                    "it has a fixed address on network `{net}`, which two containers cannot share"
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// `check` and preflight: refuse start-first for a service that cannot run
+/// two copies, saying why and what to do instead.
+pub fn refuse_unrunnable(cfg: &Config, model: &Model) -> Result<()> {
+    for (name, svc) in &cfg.services {
+        if svc.strategy != Strategy::StartFirst {
+            continue;
+        }
+        let Some(why) = model.services.get(name).and_then(two_copies_blocker) else {
+            continue;
+        };
+        let message = format!(
+            "services.{name}.strategy: start-first runs a new container of `{name}` beside the old one \
+             until it is healthy, but {why}\n  hint: reach the service through a reverse proxy on a compose \
+             network (publish no fixed host port, drop container_name), or use strategy = \"stop-first\""
+        );
+        return Err(match &svc.strategy_at {
+            Some(location) => Error::Config {
+                location: location.clone(),
+                message,
+            },
+            None => Error::Preflight(message),
+        });
+    }
+    Ok(())
+}
+
+/// One container as a rollout classifies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub id: String,
+    pub running: bool,
+    /// On the service's networks (else a standby: running, reachable by no one).
+    pub in_rotation: bool,
+    /// Already what the release wants (image and compose config).
+    pub fresh: bool,
+}
+
+/// Classify what the engine reports: `networks` are the service's networks
+/// (empty with a `network_mode`: then every container is in rotation);
+/// `hash` is compose's config hash for the pinned service, if known.
+pub fn classify(
+    replicas: &[Replica],
+    networks: &BTreeMap<String, Vec<String>>,
+    image_id: &str,
+    hash: Option<&str>,
+) -> Vec<Slot> {
+    replicas
+        .iter()
+        .map(|r| Slot {
+            id: r.id.clone(),
+            running: r.running,
+            in_rotation: networks.is_empty() || networks.keys().any(|n| r.networks.contains_key(n)),
+            fresh: r.image_id == image_id && hash.is_none_or(|h| r.config_hash == h),
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Move {
+    /// Remove a container that serves nothing (stopped, or a standby of another release).
+    Discard(String),
+    /// Put a standby of the wanted release back on its networks: no boot needed.
+    Reconnect(String),
+    /// Start one more container of the wanted release; compose will then run `scale`.
+    StartOne {
+        scale: usize,
+    },
+    /// Take a replaced container out of rotation.
+    Retire(String),
+    Done,
+}
+
+/// Containers to remove before a rollout starts: stopped ones, and standbys
+/// that are not of the wanted release (left by an earlier interrupted run).
+pub fn stale(slots: &[Slot]) -> Vec<String> {
+    slots
+        .iter()
+        .filter(|s| !s.running || (!s.in_rotation && !s.fresh))
+        .map(|s| s.id.clone())
+        .collect()
+}
+
+/// The next step towards `want` fresh containers in rotation, one container
+/// at a time. start-first never lets fewer than `want` containers serve;
+/// stop-first never lets fewer than `want - 1` serve. Standbys of other
+/// releases are ignored here (see [`stale`]): they serve nothing.
+pub fn next_move(slots: &[Slot], want: usize, strategy: Strategy) -> Move {
+    if let Some(s) = slots.iter().find(|s| !s.running) {
+        return Move::Discard(s.id.clone());
+    }
+    let live_fresh: Vec<&Slot> = slots.iter().filter(|s| s.in_rotation && s.fresh).collect();
+    let live_old: Vec<&Slot> = slots.iter().filter(|s| s.in_rotation && !s.fresh).collect();
+    let serving = live_fresh.len() + live_old.len();
+    let room = match strategy {
+        Strategy::StartFirst => serving > want,
+        Strategy::StopFirst => serving >= want,
+    };
+    if room {
+        if let Some(old) = live_old.first() {
+            return Move::Retire(old.id.clone());
+        }
+    }
+    if live_fresh.len() < want {
+        if let Some(s) = slots.iter().find(|s| !s.in_rotation && s.fresh) {
+            return Move::Reconnect(s.id.clone());
+        }
+        // compose counts every container of the service, standbys included.
+        return Move::StartOne {
+            scale: slots.len() + 1,
+        };
+    }
+    if let Some(old) = live_old.first() {
+        return Move::Retire(old.id.clone());
+    }
+    if live_fresh.len() > want {
+        return Move::Retire(live_fresh[want].id.clone());
+    }
+    Move::Done
+}
+
+/// One rollout of a set of images: what every service's roll shares.
+pub struct Rollout<'a> {
+    ctx: &'a Ctx,
+    release: i64,
+    file: PathBuf,
+    images: &'a BTreeMap<String, ServiceImage>,
+    vars: &'a Vars,
+    purpose: Purpose,
+    /// compose's config hash per service, with the pinned image.
+    hashes: BTreeMap<String, String>,
+    /// The project's networks exist: compose creates none, so `up`s can run at once.
+    networks_ready: bool,
+    first_up: tokio::sync::Mutex<bool>,
+}
+
+impl<'a> Rollout<'a> {
+    pub async fn prepare(
+        ctx: &'a Ctx,
+        release: i64,
+        file: &Path,
+        images: &'a BTreeMap<String, ServiceImage>,
+        vars: &'a Vars,
+        purpose: Purpose,
+    ) -> Result<Rollout<'a>, String> {
+        let networks: BTreeSet<String> = images
+            .keys()
+            .flat_map(|svc| {
+                ctx.model
+                    .service_networks(&ctx.cfg.project, svc)
+                    .into_keys()
+            })
+            .collect();
+        let networks: Vec<String> = networks.into_iter().collect();
+        let one_by_one: Vec<String> = images
+            .keys()
+            .filter(|svc| strategy(ctx, svc) == Strategy::StartFirst || replicas(ctx, svc) > 1)
+            .cloned()
+            .collect();
+        let (ready, hashes) = tokio::join!(ctx.docker.networks_exist(&networks), async {
+            if one_by_one.is_empty() {
+                return BTreeMap::new();
+            }
+            match exec::run(
+                &ctx.compose.config_hashes(file, &one_by_one),
+                COMPOSE_TIMEOUT,
+            )
+            .await
+            {
+                Ok(out) if out.success() => parse_hashes(&out.stdout),
+                // Without hashes a container counts as fresh by image ID alone.
+                _ => BTreeMap::new(),
+            }
+        });
+        Ok(Rollout {
+            ctx,
+            release,
+            file: file.to_path_buf(),
+            images,
+            vars,
+            purpose,
+            hashes,
+            networks_ready: ready.map_err(|e| e.to_string())?,
+            first_up: tokio::sync::Mutex::new(false),
+        })
+    }
+
+    /// Roll every service of a wave at once; the first failure is the error.
+    /// Returns what to print.
+    pub async fn wave(&self, wave: &[String]) -> Result<String, String> {
+        let rolls = wave.iter().map(|svc| self.service(svc));
+        let notes = futures_util::future::try_join_all(rolls).await?;
+        Ok(notes.join(", "))
+    }
+
+    async fn service(&self, svc: &str) -> Result<String, String> {
+        let ctx = self.ctx;
+        ctx.state
+            .journal(self.release, "rollout", svc)
+            .map_err(|e| e.to_string())?;
+        let strategy = strategy(ctx, svc);
+        let want = replicas(ctx, svc);
+        if strategy == Strategy::StopFirst && want == 1 {
+            // compose's own recreate keeps anonymous volumes, as the seed's `up -d` did.
+            self.compose_up(&ctx.compose.up(&self.file, svc), svc)
+                .await?;
+            failpoint::hit("rollout:between");
+            self.wait()
+                .all(std::slice::from_ref(&self.target(svc)))
+                .await?;
+            return Ok(format!("{svc} healthy"));
+        }
+        self.one_by_one(svc, strategy, want).await?;
+        Ok(match (strategy, want) {
+            (Strategy::StartFirst, 1) => format!("{svc} healthy (start-first)"),
+            (Strategy::StartFirst, n) => format!("{svc} ×{n} healthy (start-first)"),
+            (Strategy::StopFirst, n) => format!("{svc} ×{n} healthy"),
+        })
+    }
+
+    async fn one_by_one(&self, svc: &str, strategy: Strategy, want: usize) -> Result<(), String> {
+        let ctx = self.ctx;
+        let project = &ctx.cfg.project;
+        let networks = ctx.model.service_networks(project, svc);
+        let image_id = self
+            .images
+            .get(svc)
+            .map(|i| i.image_id.as_str())
+            .unwrap_or("");
+        let hash = self.hashes.get(svc).map(String::as_str);
+        let look = || async {
+            let replicas = ctx
+                .docker
+                .replicas(project, svc)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((classify(&replicas, &networks, image_id, hash), replicas))
+        };
+        let (slots, _) = look().await?;
+        for id in stale(&slots) {
+            self.remove(svc, &id).await?;
+        }
+        let drain = ctx
+            .cfg
+            .services
+            .get(svc)
+            .map_or(Duration::ZERO, |s| s.drain);
+        // Each move changes one container; this bounds a rollout that cannot converge.
+        let mut moves_left = 4 * (want + slots.len()) + 4;
+        loop {
+            let (slots, replicas) = look().await?;
+            let mv = next_move(&slots, want, strategy);
+            tracing::debug!(service = svc, ?mv, "rollout move");
+            match mv {
+                Move::Done => return Ok(()),
+                Move::Discard(id) => self.remove(svc, &id).await?,
+                Move::Reconnect(id) => {
+                    let name = replicas
+                        .iter()
+                        .find(|r| r.id == id)
+                        .map(|r| r.name.clone())
+                        .unwrap_or_default();
+                    for (net, aliases) in &networks {
+                        let mut all = vec![name.clone(), svc.to_string()];
+                        all.extend(aliases.iter().cloned());
+                        ctx.docker
+                            .reconnect(net, &id, &all)
+                            .await
+                            .map_err(|e| format!("{svc}: {e}"))?;
+                    }
+                    self.wait()
+                        .containers(&self.target(svc), std::slice::from_ref(&id))
+                        .await?;
+                }
+                Move::StartOne { scale } => {
+                    let before: BTreeSet<&str> = replicas.iter().map(|r| r.id.as_str()).collect();
+                    self.compose_up(&ctx.compose.up_scaled(&self.file, svc, scale), svc)
+                        .await?;
+                    let (_, after) = look().await?;
+                    let new: Vec<String> = after
+                        .iter()
+                        .filter(|r| !before.contains(r.id.as_str()))
+                        .map(|r| r.id.clone())
+                        .collect();
+                    if new.is_empty() {
+                        return Err(format!(
+                            "{svc}: docker compose up --scale {svc}={scale} started no new container"
+                        ));
+                    }
+                    if let Err(e) = self.wait().containers(&self.target(svc), &new).await {
+                        if strategy == Strategy::StartFirst {
+                            // The old containers still serve: take the broken one away.
+                            for id in &new {
+                                let _ = ctx.docker.stop_and_remove(id).await;
+                            }
+                        }
+                        return Err(e);
+                    }
+                }
+                Move::Retire(id) => {
+                    if strategy == Strategy::StartFirst {
+                        tokio::time::sleep(drain).await;
+                    }
+                    if strategy == Strategy::StartFirst && self.purpose == Purpose::Release {
+                        for net in networks.keys() {
+                            ctx.docker
+                                .disconnect(net, &id)
+                                .await
+                                .map_err(|e| format!("{svc}: {e}"))?;
+                        }
+                    } else {
+                        self.remove(svc, &id).await?;
+                    }
+                }
+            }
+            moves_left = moves_left.saturating_sub(1);
+            if moves_left == 0 {
+                return Err(format!(
+                    "{svc}: the rollout does not converge on {want} container(s) of the release; see `slipway status`"
+                ));
+            }
+        }
+    }
+
+    async fn remove(&self, svc: &str, id: &str) -> Result<(), String> {
+        self.ctx
+            .docker
+            .stop_and_remove(id)
+            .await
+            .map_err(|e| format!("{svc}: {e}"))
+    }
+
+    /// Run a compose `up`. Until the project's networks exist, the first one
+    /// runs alone: concurrent first runs would each create the network.
+    async fn compose_up(&self, cmd: &Cmd, svc: &str) -> Result<(), String> {
+        let run = || async {
+            exec::run(cmd, UP_TIMEOUT)
+                .await
+                .map_err(|e| format!("{svc}: cannot run docker compose: {e}"))
+        };
+        let out: Output = if self.networks_ready {
+            run().await?
+        } else {
+            let mut created = self.first_up.lock().await;
+            if *created {
+                drop(created);
+                run().await?
+            } else {
+                let out = run().await?;
+                *created = out.success();
+                out
+            }
+        };
+        if out.success() {
+            Ok(())
+        } else {
+            Err(format!("{svc}: docker compose up failed: {}", out.tail()))
+        }
+    }
+
+    fn target(&self, svc: &str) -> Target {
+        let ctx = self.ctx;
+        ctx.health_targets(self.images.iter().filter(|(name, _)| name.as_str() == svc))
+            .pop()
+            .unwrap_or(Target {
+                service: svc.to_string(),
+                image_id: String::new(),
+                mode: Mode::Auto,
+            })
+    }
+
+    /// A health wait that a signal stops during a release (never during a restore).
+    fn wait(&self) -> Wait<'_> {
+        let mut wait = self.ctx.health_wait(self.vars);
+        wait.stop_on_signal = self.purpose == Purpose::Release;
+        failpoint::hit_soon("health:during");
+        wait
+    }
+}
+
+fn strategy(ctx: &Ctx, svc: &str) -> Strategy {
+    ctx.cfg
+        .services
+        .get(svc)
+        .map_or(Strategy::StopFirst, |s| s.strategy)
+}
+
+fn replicas(ctx: &Ctx, svc: &str) -> usize {
+    ctx.model
+        .services
+        .get(svc)
+        .map_or(1, ModelService::replicas)
+        .max(1)
+}
+
+/// `docker compose config --hash a,b` prints `a <hash>` per line.
+pub fn parse_hashes(stdout: &str) -> BTreeMap<String, String> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let (svc, hash) = l.trim().split_once(' ')?;
+            Some((svc.to_string(), hash.trim().to_string()))
+        })
+        .collect()
+}
+
+/// After a commit: stop and remove the standbys (replaced containers kept warm
+/// for a fast way back) of every deployed service. Returns how many.
+pub async fn retire_standby(ctx: &Ctx) -> Result<usize> {
+    let mut standby = Vec::new();
+    for svc in ctx.repos.keys() {
+        let networks = ctx.model.service_networks(&ctx.cfg.project, svc);
+        if networks.is_empty() {
+            continue;
+        }
+        for r in ctx.docker.replicas(&ctx.cfg.project, svc).await? {
+            if r.running && !networks.keys().any(|n| r.networks.contains_key(n)) {
+                standby.push(r.id);
+            }
+        }
+    }
+    let removals = standby.iter().map(|id| ctx.docker.stop_and_remove(id));
+    futures_util::future::try_join_all(removals).await?;
+    Ok(standby.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::compose::parse_model;
+
+    fn slot(id: &str, in_rotation: bool, fresh: bool) -> Slot {
+        Slot {
+            id: id.into(),
+            running: true,
+            in_rotation,
+            fresh,
+        }
+    }
+
+    /// Apply moves to a simulated service until done; returns the moves and
+    /// the fewest containers serving at any point.
+    fn simulate(mut slots: Vec<Slot>, want: usize, strategy: Strategy) -> (Vec<Move>, usize) {
+        let mut moves = Vec::new();
+        let mut fewest = usize::MAX;
+        let mut n = 0;
+        for _ in 0..50 {
+            let mv = next_move(&slots, want, strategy);
+            moves.push(mv.clone());
+            match mv {
+                Move::Done => break,
+                Move::Discard(id) => slots.retain(|s| s.id != id),
+                Move::Reconnect(id) => {
+                    if let Some(s) = slots.iter_mut().find(|s| s.id == id) {
+                        s.in_rotation = true;
+                    }
+                }
+                Move::StartOne { scale } => {
+                    assert_eq!(scale, slots.len() + 1);
+                    n += 1;
+                    slots.push(slot(&format!("new{n}"), true, true));
+                }
+                Move::Retire(id) => {
+                    if let Some(s) = slots.iter_mut().find(|s| s.id == id) {
+                        s.in_rotation = false;
+                    }
+                }
+            }
+            fewest = fewest.min(slots.iter().filter(|s| s.in_rotation).count());
+        }
+        (moves, fewest)
+    }
+
+    #[test]
+    fn start_first_starts_the_new_container_before_retiring_the_old() {
+        let (moves, fewest) = simulate(vec![slot("old", true, false)], 1, Strategy::StartFirst);
+        assert_eq!(
+            moves,
+            [
+                Move::StartOne { scale: 2 },
+                Move::Retire("old".into()),
+                Move::Done
+            ]
+        );
+        assert_eq!(fewest, 1, "never fewer than one container serving");
+    }
+
+    #[test]
+    fn replicas_roll_one_by_one_without_losing_capacity() {
+        let old = vec![
+            slot("o1", true, false),
+            slot("o2", true, false),
+            slot("o3", true, false),
+        ];
+        let (moves, fewest) = simulate(old.clone(), 3, Strategy::StartFirst);
+        let starts = moves
+            .iter()
+            .filter(|m| matches!(m, Move::StartOne { .. }))
+            .count();
+        assert_eq!(starts, 3);
+        assert_eq!(fewest, 3);
+        // Strictly alternating: one new container, then one old one retired.
+        assert!(matches!(moves[0], Move::StartOne { .. }));
+        assert_eq!(moves[1], Move::Retire("o1".into()));
+        assert!(matches!(moves[2], Move::StartOne { .. }));
+        assert_eq!(moves[3], Move::Retire("o2".into()));
+
+        let (moves, fewest) = simulate(old, 3, Strategy::StopFirst);
+        assert_eq!(moves[0], Move::Retire("o1".into()));
+        assert!(matches!(moves[1], Move::StartOne { .. }));
+        assert_eq!(fewest, 2, "stop-first: all but one keep serving");
+    }
+
+    #[test]
+    fn a_restore_reuses_the_warm_standby_instead_of_booting() {
+        // After a failed deploy: the new (bad) container serves, the old one
+        // waits off the networks; restoring the old release wants the standby.
+        let slots = vec![slot("bad", true, false), slot("standby", false, true)];
+        let (moves, fewest) = simulate(slots, 1, Strategy::StartFirst);
+        assert_eq!(
+            moves,
+            [
+                Move::Reconnect("standby".into()),
+                Move::Retire("bad".into()),
+                Move::Done
+            ]
+        );
+        assert_eq!(fewest, 1);
+    }
+
+    #[test]
+    fn up_to_date_services_are_left_alone_and_leftovers_cleaned() {
+        assert_eq!(
+            next_move(&[slot("a", true, true)], 1, Strategy::StartFirst),
+            Move::Done
+        );
+        let mut dead = slot("dead", true, false);
+        dead.running = false;
+        let slots = vec![
+            dead,
+            slot("old-standby", false, false),
+            slot("a", true, true),
+        ];
+        assert_eq!(stale(&slots), ["dead", "old-standby"]);
+        assert_eq!(
+            next_move(&slots, 1, Strategy::StartFirst),
+            Move::Discard("dead".into())
+        );
+        // A standby of another release is not counted as serving.
+        assert_eq!(next_move(&slots[1..], 1, Strategy::StartFirst), Move::Done);
+        // Scaled down in compose: the extra fresh container leaves.
+        let (moves, _) = simulate(
+            vec![slot("a", true, true), slot("b", true, true)],
+            1,
+            Strategy::StartFirst,
+        );
+        assert_eq!(moves, [Move::Retire("b".into()), Move::Done]);
+    }
+
+    #[test]
+    fn classifies_by_networks_image_and_config_hash() {
+        let mut nets = BTreeMap::new();
+        nets.insert("p_default".to_string(), vec![]);
+        let replica = |id: &str, image: &str, hash: &str, on: bool| Replica {
+            id: id.into(),
+            name: format!("p-api-{id}"),
+            number: 1,
+            image_id: image.into(),
+            config_hash: hash.into(),
+            running: true,
+            networks: if on {
+                [("p_default".to_string(), vec!["api".to_string()])].into()
+            } else {
+                BTreeMap::new()
+            },
+        };
+        let slots = classify(
+            &[
+                replica("1", "sha256:new", "h2", true),
+                replica("2", "sha256:new", "h1", true),
+                replica("3", "sha256:old", "h1", false),
+            ],
+            &nets,
+            "sha256:new",
+            Some("h2"),
+        );
+        assert!(slots[0].fresh && slots[0].in_rotation);
+        assert!(!slots[1].fresh, "same image, other config: not fresh");
+        assert!(!slots[2].in_rotation);
+        // Without a hash, the image decides.
+        let slots = classify(
+            &[replica("2", "sha256:new", "h1", true)],
+            &nets,
+            "sha256:new",
+            None,
+        );
+        assert!(slots[0].fresh);
+        assert_eq!(parse_hashes("api 1a2b\nweb 3c4d\n")["web"], "3c4d");
+    }
+
+    #[test]
+    fn services_that_cannot_run_twice_are_named_with_the_reason() {
+        let m = parse_model(
+            r#"{"services":{
+            "api":{"image":"r/api","ports":[{"host_ip":"127.0.0.1","target":8080,"published":"3001"}]},
+            "web":{"image":"r/web","container_name":"web"},
+            "host":{"image":"r/h","network_mode":"host"},
+            "fixed":{"image":"r/f","networks":{"default":{"ipv4_address":"10.0.0.5"}}},
+            "ok":{"image":"r/ok","ports":[{"target":8080}],"networks":{"default":null}}}}"#,
+        )
+        .expect("model");
+        let why = |s: &str| two_copies_blocker(&m.services[s]).unwrap_or_default();
+        assert!(
+            why("api").contains("fixed host port 127.0.0.1:3001:8080"),
+            "{}",
+            why("api")
+        );
+        assert!(why("web").contains("container_name: web"));
+        assert!(why("host").contains("network_mode: host"));
+        assert!(why("fixed").contains("fixed address"));
+        assert_eq!(two_copies_blocker(&m.services["ok"]), None);
+    }
+
+    #[test]
+    fn check_refuses_start_first_where_it_cannot_work() {
+        let cfg = Config::parse(
+            Path::new("slipway.toml"),
+            "project = \"p\"\n[environments.test]\n[services.api]\nstrategy = \"start-first\"\n[services.web]\n",
+        )
+        .expect("config");
+        let model = parse_model(
+            r#"{"services":{"api":{"image":"r/api","container_name":"api"},"web":{"image":"r/web","container_name":"web"}}}"#,
+        )
+        .expect("model");
+        let e = refuse_unrunnable(&cfg, &model)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.starts_with("slipway.toml:4:12: services.api.strategy: start-first"),
+            "{e}"
+        );
+        assert!(
+            e.contains("container_name: api") && e.contains("stop-first"),
+            "{e}"
+        );
+        // web is stop-first: its container_name is fine.
+        let model = parse_model(r#"{"services":{"api":{"image":"r/api"},"web":{"image":"r/web","container_name":"web"}}}"#)
+            .expect("model");
+        assert!(refuse_unrunnable(&cfg, &model).is_ok());
+    }
+}
