@@ -48,6 +48,9 @@ pub enum Command {
         /// Base URL for `{url}` (default: the environment's url).
         #[arg(long, value_name = "URL")]
         url: Option<String>,
+        /// Also write the results as JUnit XML (for CI test reporters).
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
     },
     /// Validate the config and env file without touching anything.
     Check,
@@ -58,6 +61,11 @@ pub enum Command {
         /// Show what would be removed and why the rest is kept.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Notification channels: `slipway notify test` sends each a test message.
+    Notify {
+        #[command(subcommand)]
+        action: NotifyAction,
     },
     /// A self-contained demonstration on the local Docker engine.
     Demo {
@@ -88,6 +96,12 @@ pub struct DeployArgs {
     /// Image tag to deploy (default: the environment's `tag`).
     #[arg(long, short = 't', value_name = "TAG")]
     pub tag: Option<String>,
+    /// Queue behind a run that holds the environment lock, for at most this long (e.g. 10m).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub wait: Option<std::time::Duration>,
+    /// Write the smoke suite's results as JUnit XML (for CI test reporters).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
     #[command(flatten)]
     pub ci: CiArgs,
 }
@@ -97,6 +111,21 @@ pub struct RollbackArgs {
     /// A release ID from `slipway history` (default: the release `:rollback` names).
     #[arg(long, value_name = "RELEASE_ID")]
     pub to: Option<i64>,
+    /// Queue behind a run that holds the environment lock, for at most this long (e.g. 10m).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub wait: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub ci: CiArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyAction {
+    /// Send a test message to every channel of the environment.
+    Test(NotifyTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyTestArgs {
     #[command(flatten)]
     pub ci: CiArgs,
 }

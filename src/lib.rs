@@ -5,14 +5,18 @@
 //! follows the design: `config` (slipway.toml), `engine` (Docker, Compose,
 //! processes), `probe` (health and smoke checks), `state` (history, journal,
 //! lock), `pipeline` (the deploy transaction and its decisions), `commands`
-//! (one per subcommand), `output` (the printer).
+//! (one per subcommand), `output` (the printer), `notify` (Slack and
+//! webhooks).
 
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod failpoint;
 pub mod fixture;
+pub mod interrupt;
+pub mod notify;
 pub mod output;
 pub mod pipeline;
 pub mod probe;
@@ -24,7 +28,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::{Cli, Command};
-use error::{Error, Exit, Result};
+use error::{Exit, Result};
 use output::Printer;
 use settings::Settings;
 
@@ -54,7 +58,11 @@ pub fn run() -> ExitCode {
             if out.json
                 && !matches!(
                     cli.command,
-                    Command::Deploy(_) | Command::Rollback(_) | Command::Smoke { .. }
+                    Command::Deploy(_)
+                        | Command::Rollback(_)
+                        | Command::Smoke { .. }
+                        | Command::Notify { .. }
+                        | Command::Check
                 )
             {
                 out.json(&serde_json::json!({
@@ -67,19 +75,23 @@ pub fn run() -> ExitCode {
 }
 
 async fn dispatch(cli: &Cli) -> Result<()> {
-    if let Command::Demo { keep, clean } = cli.command {
-        return commands::demo::run(Printer::new(cli.json), keep, clean).await;
-    }
-    let s = Settings::resolve(cli)?;
+    let settings = || Settings::resolve(cli);
     match &cli.command {
-        Command::Deploy(args) => commands::deploy::run(s, args).await,
-        Command::Rollback(args) => commands::rollback::run(s, args).await,
-        Command::Status => commands::status::run(s).await,
-        Command::History { limit } => commands::history::run(s, *limit),
-        Command::Smoke { url } => commands::smoke::run(s, url.clone()).await,
-        Command::Check => commands::check::run(s).await,
-        Command::Recover => commands::recover::run(s).await,
-        Command::Prune { dry_run } => commands::prune::run(s, *dry_run).await,
-        Command::Demo { .. } => Err(Error::Usage("unreachable".into())),
+        Command::Demo { keep, clean } => {
+            commands::demo::run(Printer::new(cli.json), *keep, *clean).await
+        }
+        Command::Deploy(args) => commands::deploy::run(settings()?, args).await,
+        Command::Rollback(args) => commands::rollback::run(settings()?, args).await,
+        Command::Status => commands::status::run(settings()?).await,
+        Command::History { limit } => commands::history::run(settings()?, *limit),
+        Command::Smoke { url, junit } => {
+            commands::smoke::run(settings()?, url.clone(), junit.clone()).await
+        }
+        Command::Check => commands::check::run(settings()?).await,
+        Command::Recover => commands::recover::run(settings()?).await,
+        Command::Prune { dry_run } => commands::prune::run(settings()?, *dry_run).await,
+        Command::Notify {
+            action: cli::NotifyAction::Test(args),
+        } => commands::notify::test(settings()?, args).await,
     }
 }

@@ -89,6 +89,8 @@ pub async fn run(out: Printer, keep: bool, clean_only: bool) -> Result<()> {
     };
     let deploy = |tag: &str| DeployArgs {
         tag: Some(tag.into()),
+        wait: None,
+        junit: None,
         ci: CiArgs {
             commit: None,
             branch: Some("demo".into()),

@@ -13,13 +13,17 @@ pub async fn run(s: Settings, args: &DeployArgs) -> Result<()> {
     check_tag(&tag).map_err(|m| Error::Usage(format!("--tag: {m}")))?;
     let out = s.out;
     out.line(format!("slipway deploy {} {tag}", s.env.name));
-    let ctx = Ctx::open(s.config, s.env, out).await?;
+    crate::pipeline::context::enforce_env_rules(&s.config, &s.env, out)?;
+    let mut ctx = Ctx::open(s.config, s.env, out).await?;
+    ctx.junit = args.junit.clone();
+    crate::interrupt::install();
     let outcome = transaction::run(
         &ctx,
         Request {
             kind: Kind::Deploy,
             desired: Desired::Pull { tag },
             ci: ci_context(&args.ci, process_var),
+            lock_wait: args.wait,
         },
     )
     .await;

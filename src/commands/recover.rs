@@ -11,20 +11,25 @@ pub async fn run(s: Settings) -> Result<()> {
     let done = recover(&ctx).await?;
     let (msg, json) = match done {
         Recovered::Nothing => (
-            "nothing to recover: no unfinished release, lock free".to_string(),
+            "nothing to recover: no unfinished release; the lock is free".to_string(),
             serde_json::json!({"recovered": false}),
         ),
-        Recovered::RolledBack {
-            unfinished,
-            restored,
-        } => (
+        Recovered::Aborted { unfinished } => (
+            format!("release {unfinished} changed nothing running; marked aborted"),
+            serde_json::json!({"recovered": true, "unfinished": unfinished, "action": "aborted"}),
+        ),
+        Recovered::Completed { unfinished } => (
+            format!("release {unfinished} runs, is healthy and passes its smoke tests; marked succeeded"),
+            serde_json::json!({"recovered": true, "unfinished": unfinished, "action": "completed"}),
+        ),
+        Recovered::RolledBack { unfinished, restored } => (
             format!(
                 "release {unfinished} marked rolled_back; {}",
                 restored.map_or("no earlier release to restore".to_string(), |r| format!(
                     "release {r} runs and is healthy"
                 ))
             ),
-            serde_json::json!({"recovered": true, "unfinished": unfinished, "restored": restored}),
+            serde_json::json!({"recovered": true, "unfinished": unfinished, "action": "rolled_back", "restored": restored}),
         ),
     };
     if out.json {

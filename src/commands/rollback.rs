@@ -46,6 +46,7 @@ pub async fn run(s: Settings, args: &RollbackArgs) -> Result<()> {
         )));
     }
     out.line(format!("slipway rollback {env} → release {}", target.id));
+    crate::interrupt::install();
     let outcome = transaction::run(
         &ctx,
         Request {
@@ -54,6 +55,7 @@ pub async fn run(s: Settings, args: &RollbackArgs) -> Result<()> {
                 release: Box::new(target.clone()),
             },
             ci: ci_context(&args.ci, process_var),
+            lock_wait: args.wait,
         },
     )
     .await;

@@ -1,30 +1,65 @@
-//! `slipway smoke`: the smoke suite alone (what `scripts/smoke-test.sh <url>` did).
+//! `slipway smoke`: the smoke suite alone (what `scripts/smoke-test.sh <url>`
+//! did). Exit 0 when every check passes, 1 when some failed, 2 for a config
+//! or usage problem. `--json` prints the results on stdout, `--junit PATH`
+//! writes them as JUnit XML.
+
+use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::pipeline::context::compose_for;
-use crate::probe::report;
 use crate::probe::smoke::Suite;
-use crate::probe::Vars;
+use crate::probe::{junit, report, Secrets, Vars};
 use crate::settings::Settings;
 
-pub async fn run(s: Settings, url: Option<String>) -> Result<()> {
+pub async fn run(s: Settings, url: Option<String>, junit_path: Option<PathBuf>) -> Result<()> {
     if s.config.smoke.is_empty() {
         return Err(Error::Usage(format!(
             "{} has no [[smoke]] checks",
             s.config.path.display()
         )));
     }
+    let given = url.is_some();
+    let url = url.or_else(|| s.env.url.clone());
+    match &url {
+        Some(u) => {
+            reqwest::Url::parse(u).map_err(|e| {
+                Error::Usage(format!(
+                    "{} `{u}` is not a URL: {e}",
+                    if given {
+                        "--url".to_string()
+                    } else {
+                        format!("environments.{}.url", s.env.name)
+                    }
+                ))
+            })?;
+        }
+        None => {
+            if let Some(c) = s
+                .config
+                .smoke
+                .iter()
+                .find(|c| c.uses("{url}") || c.uses("{host}"))
+            {
+                return Err(Error::Usage(format!(
+                    "smoke check `{}` uses {{url}}, but environments.{}.url is not set\n  hint: pass --url URL",
+                    c.name, s.env.name
+                )));
+            }
+        }
+    }
     let compose = compose_for(&s.config, &s.env);
     let suite = Suite {
         checks: &s.config.smoke,
         vars: Vars {
-            url: url.or_else(|| s.env.url.clone()).unwrap_or_default(),
+            url: url.unwrap_or_default(),
             env: s.env.name.clone(),
             tag: s.env.tag.clone(),
+            secrets: Secrets::from_env_file(s.config.env_file_path(&s.env).as_deref()),
         },
         compose: &compose,
         cwd: &s.config.dir,
         timeout: s.env.smoke_timeout,
+        concurrency: s.env.smoke_concurrency,
     }
     .run()
     .await;
@@ -33,9 +68,17 @@ pub async fn run(s: Settings, url: Option<String>) -> Result<()> {
     } else {
         eprint!("{}", report::text(&suite));
     }
+    if let Some(path) = &junit_path {
+        junit::write(path, &suite, &format!("slipway smoke ({})", s.env.name))
+            .map_err(Error::Environment)?;
+    }
     if suite.ok {
         Ok(())
     } else {
-        Err(Error::ChecksFailed(suite.reason()))
+        Err(Error::ChecksFailed(format!(
+            "{} of {} smoke checks failed",
+            suite.failed,
+            suite.checks.len()
+        )))
     }
 }

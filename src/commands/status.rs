@@ -72,6 +72,10 @@ pub async fn run(s: Settings) -> Result<()> {
         };
         services.insert(name.clone(), now);
     }
+    // In progress with a live lock holder is a run under way, not an interrupted one.
+    let unfinished = plan::unfinished(&history)
+        .filter(|_| locked.is_none())
+        .cloned();
     let status = Status {
         env: s.env.name.clone(),
         current,
@@ -79,7 +83,7 @@ pub async fn run(s: Settings) -> Result<()> {
         rollback_images_present,
         locked,
         stale_lock,
-        unfinished: plan::unfinished(&history).cloned(),
+        unfinished,
         services,
     };
     if s.out.json {

@@ -6,8 +6,13 @@
 //! (durations, names, tags, JSONPath, "exactly one of"). Both report
 //! `file:line:col` and the key at fault.
 
+pub mod env_file;
+pub mod env_rules;
+pub mod hooks;
 pub mod names;
+pub mod notify;
 mod raw;
+mod smoke;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -17,7 +22,11 @@ use std::time::Duration;
 use serde_json_path::JsonPath;
 
 use crate::error::{Error, Result};
-use raw::{RawConfig, RawHealth, RawKnobs, RawSmoke, RawStatus, S};
+use crate::probe::predicate::Predicate;
+use raw::{RawConfig, RawHttpHealth, RawKnobs, S};
+
+pub use hooks::{Hook, HookPoint, Hooks};
+pub use notify::{Channel, Format, Notify};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -30,6 +39,8 @@ pub struct Config {
     pub services: BTreeMap<String, Service>,
     pub smoke: Vec<SmokeCheck>,
     pub notify: Notify,
+    pub hooks: Hooks,
+    pub env_rules: env_rules::EnvRules,
 }
 
 /// An environment with every deploy default resolved.
@@ -47,6 +58,8 @@ pub struct Environment {
     pub rollback_tag: String,
     /// 0 = no limit.
     pub max_parallel: usize,
+    /// Smoke checks in flight at once; 0 = no limit.
+    pub smoke_concurrency: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +82,8 @@ pub struct Service {
     pub health: Health,
 }
 
+// A few per service: the size of the HTTP variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Health {
     /// The container's HEALTHCHECK if it has one, else `readiness_delay` of running.
@@ -88,8 +103,10 @@ pub struct HttpExpect {
     pub headers: BTreeMap<String, String>,
     pub body: Option<String>,
     pub expect_status: Vec<u16>,
-    pub expect_json: Vec<(String, JsonPath, serde_json::Value)>,
-    pub expect_body: Option<String>,
+    pub expect_json: Vec<(String, JsonPath, Predicate)>,
+    pub expect_body: Option<Predicate>,
+    /// Lower-case header name → what its value must satisfy.
+    pub expect_header: Vec<(String, Predicate)>,
     pub max_latency: Option<Duration>,
     pub timeout: Duration,
 }
@@ -98,6 +115,17 @@ pub struct HttpExpect {
 pub struct SmokeCheck {
     pub name: String,
     pub kind: SmokeKind,
+    /// Extra attempts after a failure, `retry_interval` apart.
+    pub retries: u32,
+    pub retry_interval: Duration,
+}
+
+impl SmokeCheck {
+    /// Whether a placeholder such as `{url}` appears anywhere in the check.
+    pub fn uses(&self, placeholder: &str) -> bool {
+        // Debug prints every string the check holds; enough for a yes/no.
+        format!("{:?}", self.kind).contains(placeholder)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -106,27 +134,38 @@ pub enum SmokeKind {
     Exec {
         service: String,
         command: Vec<String>,
-        expect_stdout: Option<String>,
+        expect_stdout: Option<Predicate>,
         expect_exit: i32,
         timeout: Duration,
     },
     Command {
         command: Vec<String>,
-        expect_stdout: Option<String>,
+        expect_stdout: Option<Predicate>,
         expect_exit: i32,
+        timeout: Duration,
+    },
+    /// A port that accepts a connection (`HOST:PORT`, placeholders allowed).
+    Tcp {
+        address: String,
+        max_latency: Option<Duration>,
         timeout: Duration,
     },
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct Notify {
-    /// Names of environment variables holding URLs, never the URLs.
-    pub slack_webhook_env: Option<String>,
-    pub webhook_url_envs: Vec<String>,
-}
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config> {
+        // A config is a few KiB; refuse to parse something enormous by mistake.
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.len() > MAX_CONFIG_BYTES {
+                return Err(Error::Usage(format!(
+                    "{} is {} bytes; a slipway.toml larger than {MAX_CONFIG_BYTES} bytes is refused (is it the right file?)",
+                    path.display(),
+                    meta.len()
+                )));
+            }
+        }
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::Usage(format!(
                 "cannot read config {}: {e}\n  hint: pass --config PATH, or run slipway in the folder holding slipway.toml",
@@ -351,40 +390,37 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
         let health = match &s.health {
             None => Health::Auto,
             Some(h) => match h.get_ref() {
-                RawHealth::Mode(m) => match m.as_str() {
+                toml::Value::String(m) => match m.as_str() {
                     "container" => Health::Container,
                     "none" => Health::None,
                     "auto" => Health::Auto,
                     other => {
                         return src.err(
                             h.span(),
-                            format!("services.{n}.health: `{other}` is not a health mode (use \"container\", \"none\", or a table with `http`)"),
+                            format!("services.{n}.health: `{other}` is not a health mode (use \"container\", \"none\", \"auto\", or a table with `http`){}",
+                                did_you_mean(other, ["container", "none", "auto"].into_iter())),
                         )
                     }
                 },
-                RawHealth::Http(http) => {
+                table @ toml::Value::Table(_) => {
                     let key = format!("services.{n}.health");
-                    Health::Http(HttpExpect {
-                        url: http.http.clone(),
-                        method: "GET".into(),
-                        headers: BTreeMap::new(),
-                        body: None,
-                        expect_status: statuses(http.expect_status.as_ref()),
-                        expect_json: json_expectations(
-                            src,
-                            &key,
-                            h.span(),
-                            http.expect_json.iter().map(|(k, v)| (k.as_str(), h.span(), v)),
-                        )?,
-                        expect_body: http.expect_body.clone(),
-                        max_latency: None,
-                        timeout: match &http.timeout {
-                            Some(t) => humantime::parse_duration(t).or_else(|_| {
-                                src.err(h.span(), format!("{key}.timeout: `{t}` is not a duration"))
-                            })?,
-                            None => Duration::from_secs(5),
-                        },
-                    })
+                    let raw: RawHttpHealth = table.clone().try_into().or_else(|e: toml::de::Error| {
+                        let mut message = e.message().trim().to_string();
+                        if let Some(rest) = message.strip_prefix("unknown field `") {
+                            if let Some((field, expected)) = rest.split_once("`, expected") {
+                                let options: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+                                message.push_str(&did_you_mean(field, options.into_iter()));
+                            }
+                        }
+                        src.err(h.span(), format!("{key}: {message}"))
+                    })?;
+                    Health::Http(smoke::health_http(src, &key, h.span(), &raw)?)
+                }
+                _ => {
+                    return src.err(
+                        h.span(),
+                        format!("services.{n}.health: give a mode (\"container\", \"none\", \"auto\") or a table with `http`"),
+                    )
                 }
             },
         };
@@ -409,24 +445,13 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
         .smoke
         .iter()
         .enumerate()
-        .map(|(i, s)| smoke_check(src, i, s))
+        .map(|(i, s)| smoke::check(src, i, s))
         .collect::<Result<Vec<_>>>()?;
+    let env_names: Vec<&str> = environments.keys().map(String::as_str).collect();
+    let env_rules = env_rules::build(src, raw.env_rules.as_ref(), &env_names)?;
 
-    let mut notify = Notify::default();
-    if let Some(n) = raw.notify {
-        if let Some(slack) = n.slack {
-            notify.slack_webhook_env = Some(env_var_name(
-                src,
-                "notify.slack.webhook_env",
-                &slack.webhook_env,
-            )?);
-        }
-        for w in n.webhook {
-            notify
-                .webhook_url_envs
-                .push(env_var_name(src, "notify.webhook.url_env", &w.url_env)?);
-        }
-    }
+    let notify = notify::build(src, raw.notify, &environments)?;
+    let hooks = hooks::build(src, raw.hooks, &environments, &services)?;
 
     Ok(Config {
         path,
@@ -437,6 +462,8 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
         services,
         smoke,
         notify,
+        hooks,
+        env_rules,
     })
 }
 
@@ -533,121 +560,13 @@ fn resolve_env(src: &Source, name: &str, env: &RawKnobs, d: &RawKnobs) -> Result
         keep_releases: int("keep_releases", &env.keep_releases, &d.keep_releases, 5, 1)?,
         rollback_tag,
         max_parallel: int("max_parallel", &env.max_parallel, &d.max_parallel, 0, 0)?,
-    })
-}
-
-fn statuses(s: Option<&RawStatus>) -> Vec<u16> {
-    match s {
-        None => vec![200],
-        Some(RawStatus::One(c)) => vec![*c],
-        Some(RawStatus::Many(cs)) => cs.clone(),
-    }
-}
-
-fn json_expectations<'a>(
-    src: &Source,
-    key: &str,
-    _span: Range<usize>,
-    items: impl Iterator<Item = (&'a str, Range<usize>, &'a toml::Value)>,
-) -> Result<Vec<(String, JsonPath, serde_json::Value)>> {
-    items
-        .map(|(path, span, value)| {
-            let parsed = JsonPath::parse(path).or_else(|e| {
-                src.err(
-                    span.clone(),
-                    format!("{key}.expect_json: `{path}` is not a JSONPath: {e}"),
-                )
-            })?;
-            let value = serde_json::to_value(value)
-                .or_else(|e| src.err(span, format!("{key}.expect_json: {e}")))?;
-            Ok((path.to_string(), parsed, value))
-        })
-        .collect()
-}
-
-fn smoke_check(src: &Source, i: usize, s: &RawSmoke) -> Result<SmokeCheck> {
-    let key = format!("smoke[{i}] ({})", s.name.get_ref());
-    let kinds = [s.http.is_some(), s.exec.is_some(), s.command.is_some()];
-    if kinds.iter().filter(|k| **k).count() != 1 {
-        return src.err(
-            s.name.span(),
-            format!("{key}: give exactly one of `http`, `exec`, `command`"),
-        );
-    }
-    let timeout = match &s.timeout {
-        Some(t) => duration(src, &format!("{key}.timeout"), t)?,
-        None => Duration::from_secs(10),
-    };
-    let kind = if let Some(url) = &s.http {
-        let max_latency = match &s.max_latency {
-            Some(t) => Some(duration(src, &format!("{key}.max_latency"), t)?),
-            None => None,
-        };
-        let method = match &s.method {
-            Some(m) => {
-                let up = m.get_ref().to_ascii_uppercase();
-                if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-                    .contains(&up.as_str())
-                {
-                    return src.err(
-                        m.span(),
-                        format!("{key}.method: `{}` is not an HTTP method", m.get_ref()),
-                    );
-                }
-                up
-            }
-            None => "GET".into(),
-        };
-        SmokeKind::Http(HttpExpect {
-            url: url.get_ref().clone(),
-            method,
-            headers: s.headers.clone(),
-            body: s.body.clone(),
-            expect_status: statuses(s.expect_status.as_ref().map(|s| s.get_ref())),
-            expect_json: json_expectations(
-                src,
-                &key,
-                s.name.span(),
-                s.expect_json
-                    .iter()
-                    .map(|(k, v)| (k.get_ref().as_str(), k.span(), v)),
-            )?,
-            expect_body: s.expect_body.clone(),
-            max_latency,
-            timeout,
-        })
-    } else if let Some(exec) = &s.exec {
-        let e = exec.get_ref();
-        names::check_name("service", &e.service)
-            .or_else(|m| src.err(exec.span(), format!("{key}.exec.service: {m}")))?;
-        if e.command.is_empty() {
-            return src.err(exec.span(), format!("{key}.exec.command: give the command as a list, e.g. [\"redis-cli\", \"ping\"]"));
-        }
-        SmokeKind::Exec {
-            service: e.service.clone(),
-            command: e.command.clone(),
-            expect_stdout: s.expect_stdout.clone(),
-            expect_exit: s.expect_exit.unwrap_or(0),
-            timeout,
-        }
-    } else {
-        let command = s.command.as_ref().expect("one kind is set");
-        if command.get_ref().is_empty() {
-            return src.err(
-                command.span(),
-                format!("{key}.command: give the command as a list"),
-            );
-        }
-        SmokeKind::Command {
-            command: command.get_ref().clone(),
-            expect_stdout: s.expect_stdout.clone(),
-            expect_exit: s.expect_exit.unwrap_or(0),
-            timeout,
-        }
-    };
-    Ok(SmokeCheck {
-        name: s.name.get_ref().clone(),
-        kind,
+        smoke_concurrency: int(
+            "smoke_concurrency",
+            &env.smoke_concurrency,
+            &d.smoke_concurrency,
+            8,
+            0,
+        )?,
     })
 }
 

@@ -51,6 +51,7 @@ pub fn check_repository(repo: &str) -> Result<(), String> {
             }
         };
         if part.is_empty()
+            || part.contains("..")
             || !part.chars().all(ok_char)
             || !part
                 .chars()

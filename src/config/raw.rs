@@ -25,7 +25,11 @@ pub struct RawConfig {
     #[serde(default)]
     pub smoke: Vec<RawSmoke>,
     #[serde(default)]
-    pub notify: Option<RawNotify>,
+    pub notify: Option<super::notify::RawNotify>,
+    #[serde(default)]
+    pub hooks: Option<super::hooks::RawHooks>,
+    #[serde(default)]
+    pub env_rules: Option<super::env_rules::RawEnvRules>,
 }
 
 /// `[deploy]` and `[environments.NAME]` share one shape: an environment may
@@ -44,6 +48,7 @@ pub struct RawKnobs {
     pub keep_releases: Option<S<i64>>,
     pub rollback_tag: Option<S<String>>,
     pub max_parallel: Option<S<i64>>,
+    pub smoke_concurrency: Option<S<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -51,25 +56,29 @@ pub struct RawKnobs {
 pub struct RawService {
     pub image: Option<S<String>>,
     pub strategy: Option<S<String>>,
-    pub health: Option<S<RawHealth>>,
+    /// A mode (`"container"`) or an HTTP probe table ([`RawHttpHealth`]),
+    /// told apart in validation so a typo gets a real message.
+    pub health: Option<S<toml::Value>>,
     pub drain: Option<S<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum RawHealth {
-    Mode(String),
-    Http(RawHttpHealth),
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHttpHealth {
+    // Read from a `toml::Value`, which has no spans: errors point at the
+    // whole `health` table.
     pub http: String,
+    pub method: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
     pub expect_status: Option<RawStatus>,
     #[serde(default)]
     pub expect_json: BTreeMap<String, toml::Value>,
-    pub expect_body: Option<String>,
+    pub expect_body: Option<toml::Value>,
+    #[serde(default)]
+    pub expect_header: BTreeMap<String, toml::Value>,
+    pub max_latency: Option<String>,
     pub timeout: Option<String>,
 }
 
@@ -92,13 +101,18 @@ pub struct RawSmoke {
     pub expect_status: Option<S<RawStatus>>,
     #[serde(default)]
     pub expect_json: BTreeMap<S<String>, toml::Value>,
-    pub expect_body: Option<String>,
+    pub expect_body: Option<S<toml::Value>>,
+    #[serde(default)]
+    pub expect_header: BTreeMap<S<String>, toml::Value>,
     pub max_latency: Option<S<String>>,
     pub timeout: Option<S<String>>,
+    pub retries: Option<S<i64>>,
+    pub retry_interval: Option<S<String>>,
     pub exec: Option<S<RawExec>>,
     pub command: Option<S<Vec<String>>>,
-    pub expect_stdout: Option<String>,
-    pub expect_exit: Option<i32>,
+    pub tcp: Option<S<String>>,
+    pub expect_stdout: Option<S<toml::Value>>,
+    pub expect_exit: Option<S<i32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,24 +120,4 @@ pub struct RawSmoke {
 pub struct RawExec {
     pub service: String,
     pub command: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawNotify {
-    pub slack: Option<RawSlack>,
-    #[serde(default)]
-    pub webhook: Vec<RawWebhook>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSlack {
-    pub webhook_env: S<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawWebhook {
-    pub url_env: S<String>,
 }

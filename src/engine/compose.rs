@@ -88,6 +88,41 @@ impl Compose {
             .args(["exec", "-T", "--", service])
             .args(command.iter().cloned())
     }
+
+    /// A one-off container of `service` on the image the override pins
+    /// (`docker compose run`): removed afterwards, its dependencies left
+    /// alone, no TTY, named so a timeout can remove it. `env` lists variable
+    /// names; their values come from the `Cmd`'s environment, not argv.
+    pub fn run_once(
+        &self,
+        overrides: &Path,
+        service: &str,
+        name: &str,
+        env: &[String],
+        command: &[String],
+    ) -> Cmd {
+        let mut cmd =
+            self.base(&[overrides])
+                .args(["run", "--rm", "--no-deps", "-T", "--name", name]);
+        for var in env {
+            cmd = cmd.args(["-e", var]);
+        }
+        cmd.args(["--", service]).args(command.iter().cloned())
+    }
+
+    /// `exec` with variables set inside the container (`-e NAME=VALUE`).
+    pub fn exec_with_env(
+        &self,
+        service: &str,
+        command: &[String],
+        env: &[(String, String)],
+    ) -> Cmd {
+        let mut cmd = self.base(&[]).args(["exec", "-T"]);
+        for (k, v) in env {
+            cmd = cmd.arg("--env").arg(format!("{k}={v}"));
+        }
+        cmd.args(["--", service]).args(command.iter().cloned())
+    }
 }
 
 /// The override that pins each service to one image. JSON is valid YAML, so
@@ -271,6 +306,22 @@ mod tests {
         let cmd = compose().exec("redis", &["redis-cli".into(), "ping".into()]);
         assert!(cmd.args.ends_with(&[
             "-T".into(),
+            "--".into(),
+            "redis".into(),
+            "redis-cli".into(),
+            "ping".into()
+        ]));
+    }
+
+    #[test]
+    fn exec_sets_variables_before_the_service() {
+        let env = vec![("SLIPWAY_URL".to_string(), "http://x".to_string())];
+        let cmd = compose().exec_with_env("redis", &["redis-cli".into(), "ping".into()], &env);
+        assert!(cmd.args.ends_with(&[
+            "exec".into(),
+            "-T".into(),
+            "--env".into(),
+            "SLIPWAY_URL=http://x".into(),
             "--".into(),
             "redis".into(),
             "redis-cli".into(),

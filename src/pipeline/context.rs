@@ -13,7 +13,10 @@ use crate::engine::exec;
 use crate::engine::{Compose, Docker};
 use crate::error::{Error, Result};
 use crate::output::Printer;
+use crate::probe::health::{Target, Wait};
+use crate::probe::smoke::Suite;
 use crate::probe::Vars;
+use crate::state::ServiceImage;
 use crate::state::State;
 
 pub struct Ctx {
@@ -26,6 +29,8 @@ pub struct Ctx {
     pub model: Model,
     /// Deployed service → image repository (no tag).
     pub repos: BTreeMap<String, String>,
+    /// Where to write the smoke suite's JUnit XML (`deploy --junit`).
+    pub junit: Option<PathBuf>,
 }
 
 const COMPOSE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -76,6 +81,7 @@ impl Ctx {
             out,
             model,
             repos,
+            junit: None,
         })
     }
 
@@ -84,7 +90,54 @@ impl Ctx {
             url: self.env.url.clone().unwrap_or_default(),
             env: self.env.name.clone(),
             tag: tag.to_string(),
+            secrets: crate::probe::Secrets::from_env_file(
+                self.cfg.env_file_path(&self.env).as_deref(),
+            ),
         }
+    }
+
+    /// The smoke suite as configured for this environment.
+    pub fn smoke_suite(&self, tag: &str) -> Suite<'_> {
+        Suite {
+            checks: &self.cfg.smoke,
+            vars: self.vars(tag),
+            compose: &self.compose,
+            cwd: &self.cfg.dir,
+            timeout: self.env.smoke_timeout,
+            concurrency: self.env.smoke_concurrency,
+        }
+    }
+
+    /// A health wait with this environment's timeouts.
+    pub fn health_wait<'a>(&'a self, vars: &'a Vars) -> Wait<'a> {
+        Wait {
+            docker: &self.docker,
+            project: &self.cfg.project,
+            timeout: self.env.health_timeout,
+            interval: self.env.health_interval,
+            readiness_delay: self.env.readiness_delay,
+            vars,
+            stop_on_signal: false,
+        }
+    }
+
+    /// What each service must reach to count as healthy on these images.
+    pub fn health_targets<'a>(
+        &self,
+        images: impl IntoIterator<Item = (&'a String, &'a ServiceImage)>,
+    ) -> Vec<Target> {
+        images
+            .into_iter()
+            .map(|(svc, img)| Target {
+                service: svc.clone(),
+                image_id: img.image_id.clone(),
+                mode: self
+                    .cfg
+                    .services
+                    .get(svc)
+                    .map_or(crate::config::Health::Auto, |s| s.health.clone()),
+            })
+            .collect()
     }
 
     pub fn managed_repos(&self) -> BTreeSet<String> {
@@ -104,6 +157,29 @@ impl Ctx {
             .iter()
             .map(|(name, s)| (name.clone(), s.depends_on.keys().cloned().collect()))
             .collect()
+    }
+}
+
+/// Deploy preflight: the env file's `[env_rules]`, before anything is
+/// touched (exit 2 with every violation, never a value). Only `deploy` calls
+/// it: `rollback`, `recover` and `prune` must work whatever the env file holds.
+pub fn enforce_env_rules(cfg: &Config, env: &Environment, out: Printer) -> Result<()> {
+    let report = crate::config::env_rules::check_environment(
+        &cfg.env_rules,
+        &env.name,
+        env.env_file.as_deref(),
+        &cfg.dir,
+    )?;
+    match report {
+        Some(r) if !r.ok() => {
+            out.line(format!("  ✗ env rules  {}", r.shown));
+            Err(r.error())
+        }
+        Some(r) => {
+            out.line(format!("  ✓ env rules  {}", r.shown));
+            Ok(())
+        }
+        None => Ok(()),
     }
 }
 

@@ -3,6 +3,8 @@
 //! PRODUCT.md lists its steps; `context` resolves what they run against.
 
 pub mod context;
+pub mod hooks;
+pub mod lifecycle;
 pub mod plan;
 pub mod prune;
 pub mod recover;

@@ -27,6 +27,7 @@ use crate::engine::compose::{Model, ModelService};
 use crate::engine::exec::{self, Cmd, Output};
 use crate::engine::lifecycle::Replica;
 use crate::error::{Error, Result};
+use crate::failpoint;
 use crate::probe::health::{Target, Wait};
 use crate::probe::Vars;
 use crate::state::ServiceImage;
@@ -303,6 +304,7 @@ impl<'a> Rollout<'a> {
             // compose's own recreate keeps anonymous volumes, as the seed's `up -d` did.
             self.compose_up(&ctx.compose.up(&self.file, svc), svc)
                 .await?;
+            failpoint::hit("rollout:between");
             self.wait()
                 .all(std::slice::from_ref(&self.target(svc)))
                 .await?;
@@ -457,32 +459,22 @@ impl<'a> Rollout<'a> {
     }
 
     fn target(&self, svc: &str) -> Target {
-        Target {
-            service: svc.to_string(),
-            image_id: self
-                .images
-                .get(svc)
-                .map(|i| i.image_id.clone())
-                .unwrap_or_default(),
-            mode: self
-                .ctx
-                .cfg
-                .services
-                .get(svc)
-                .map_or(Mode::Auto, |s| s.health.clone()),
-        }
+        let ctx = self.ctx;
+        ctx.health_targets(self.images.iter().filter(|(name, _)| name.as_str() == svc))
+            .pop()
+            .unwrap_or(Target {
+                service: svc.to_string(),
+                image_id: String::new(),
+                mode: Mode::Auto,
+            })
     }
 
+    /// A health wait that a signal stops during a release (never during a restore).
     fn wait(&self) -> Wait<'_> {
-        let env = &self.ctx.env;
-        Wait {
-            docker: &self.ctx.docker,
-            project: &self.ctx.cfg.project,
-            timeout: env.health_timeout,
-            interval: env.health_interval,
-            readiness_delay: env.readiness_delay,
-            vars: self.vars,
-        }
+        let mut wait = self.ctx.health_wait(self.vars);
+        wait.stop_on_signal = self.purpose == Purpose::Release;
+        failpoint::hit_soon("health:during");
+        wait
     }
 }
 

@@ -12,10 +12,11 @@ use crate::engine::compose::pin_override;
 use crate::engine::exec;
 use crate::error::{Error, Result};
 use crate::probe::report;
-use crate::probe::smoke::Suite;
 use crate::state::{self, EnvLock, Kind, Release, ServiceImage, Status};
+use crate::{failpoint, interrupt};
 
 use super::context::{state_dir, Ctx};
+use super::lifecycle::Lifecycle;
 use super::plan;
 use super::prune;
 use super::rollout::{self, Purpose};
@@ -40,6 +41,8 @@ pub struct Request {
     pub kind: Kind,
     pub desired: Desired,
     pub ci: Ci,
+    /// Queue this long behind a run holding the lock (`--wait`).
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 /// The release as recorded at the end (if one was started), and how it ended.
@@ -54,7 +57,12 @@ const PULL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1800);
 pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
     // 1. Preflight (config, Docker and Compose were checked by Ctx::open).
     let step = ctx.out.step("preflight");
-    let lock = match EnvLock::acquire(&state_dir(&ctx.cfg), &ctx.env.name, req.kind.as_str()) {
+    let dir = state_dir(&ctx.cfg);
+    let acquired = match req.lock_wait {
+        Some(wait) => EnvLock::acquire_waiting(&dir, &ctx.env.name, req.kind.as_str(), wait).await,
+        None => EnvLock::acquire(&dir, &ctx.env.name, req.kind.as_str()),
+    };
+    let lock = match acquired {
         Ok((lock, stale)) => {
             if let Some(s) = stale {
                 ctx.out.warn(format!(
@@ -90,6 +98,7 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
         ),
         None => "no live release yet".to_string(),
     });
+    failpoint::hit("preflight:after");
 
     let tag = match &req.desired {
         Desired::Pull { tag } => Some(tag.clone()),
@@ -119,6 +128,7 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
             }
         }
     };
+    failpoint::hit("begin:after");
     ctx.out.line(format!(
         "  {} {} → release {}{}",
         req.kind.as_str(),
@@ -128,12 +138,18 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
             .map(|t| format!(" ({t})"))
             .unwrap_or_default()
     ));
+    let mut life = Lifecycle::start(ctx, &release, &req.desired);
 
     // 2–3. Resolve the new images and pin the way back. Nothing running changes.
     let prepared = async {
         let images = resolve(ctx, release.id, &req.desired).await?;
         ctx.state.set_services(release.id, &images)?;
+        failpoint::hit("pull:after");
+        stop_if_interrupted()?;
         pin(ctx, release.id, current.as_ref(), &images).await?;
+        failpoint::hit("pin:after");
+        stop_if_interrupted()?;
+        life.pre_deploy(ctx, &images).await?;
         Ok::<_, Error>(images)
     }
     .await;
@@ -143,6 +159,7 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
             let _ = ctx
                 .state
                 .finish(release.id, Status::Aborted, Some(&e.to_string()));
+            life.end(ctx, release.id, Some(&e)).await;
             return finished(ctx, release.id, Err(e));
         }
     };
@@ -154,12 +171,37 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
 
     let result = match verified {
         // 7. Commit.
-        Ok(()) => commit(ctx, &release, current.as_ref()).await,
+        Ok(()) => {
+            failpoint::hit("smoke:after");
+            commit(ctx, &release, current.as_ref()).await
+        }
         // 8. Or roll back.
-        Err(reason) => restore(ctx, &release, current.as_ref(), &reason).await,
+        Err(reason) => {
+            life.rolling_back(&release, &reason);
+            restore(ctx, &release, current.as_ref(), &reason).await
+        }
     };
+    life.end(ctx, release.id, result.as_ref().err()).await;
     drop(lock);
     finished(ctx, release.id, result)
+}
+
+/// Before anything running changed, a signal aborts the release.
+fn stop_if_interrupted() -> Result<()> {
+    if interrupt::requested() {
+        return Err(Error::RolledBack(
+            "interrupted by a signal before anything running changed; the live release is untouched".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Once rolling out, a signal means: stop here and roll back.
+fn check_interrupt() -> Result<(), String> {
+    if interrupt::requested() {
+        return Err("interrupted by a signal".into());
+    }
+    Ok(())
 }
 
 fn finished(ctx: &Ctx, id: i64, result: Result<()>) -> Outcome {
@@ -291,6 +333,7 @@ async fn pull(ctx: &Ctx, id: i64, tag: &str) -> Result<BTreeMap<String, ServiceI
     write_file(&file, &pin_override(&refs, "always"))?;
     let services: Vec<String> = refs.keys().cloned().collect();
     step.set(services.join(", "));
+    failpoint::hit_soon("pull:during");
     let out = exec::run(&ctx.compose.pull(&file, &services), PULL_TIMEOUT)
         .await
         .map_err(|e| Error::Pull(format!("cannot run docker compose: {e}")))?;
@@ -384,15 +427,7 @@ async fn roll_out_and_verify(
     ctx.state
         .journal(id, "smoke", "")
         .map_err(|e| e.to_string())?;
-    let suite = Suite {
-        checks: &ctx.cfg.smoke,
-        vars: ctx.vars(tag),
-        compose: &ctx.compose,
-        cwd: &ctx.cfg.dir,
-        timeout: ctx.env.smoke_timeout,
-    }
-    .run()
-    .await;
+    let suite = ctx.smoke_suite(tag).run().await;
     let failed = suite.failed().count();
     if suite.ok {
         step.done(format!("{} checks passed", suite.checks.len()));
@@ -402,8 +437,14 @@ async fn roll_out_and_verify(
     if !suite.checks.is_empty() && !ctx.out.json {
         eprint!("{}", report::text(&suite));
     }
+    if let Some(path) = &ctx.junit {
+        let name = format!("slipway deploy ({})", ctx.env.name);
+        if let Err(e) = crate::probe::junit::write(path, &suite, &name) {
+            ctx.out.warn(e);
+        }
+    }
     if suite.ok {
-        Ok(())
+        check_interrupt()
     } else {
         Err(suite.reason())
     }
@@ -412,6 +453,10 @@ async fn roll_out_and_verify(
 /// Steps 4–5 for one set of images: each service pinned to its release tag
 /// and rolled per its strategy (`rollout`), wave by wave, each service
 /// healthy before the next wave.
+/// Steps 4–5 for one set of images: each service pinned to its release tag
+/// and rolled per its strategy (`rollout`), wave by wave, each service
+/// healthy before the next wave. A release's rollout stops at the next wave
+/// boundary (or health wait) on a signal; a restore does not.
 async fn roll_out(
     ctx: &Ctx,
     id: i64,
@@ -419,6 +464,10 @@ async fn roll_out(
     tag: &str,
     purpose: Purpose,
 ) -> Result<(), String> {
+    let check_interrupt = || match purpose {
+        Purpose::Release => check_interrupt(),
+        Purpose::Restore => Ok(()),
+    };
     let file = ctx.override_path(id);
     let release_tag = plan::release_tag(&ctx.env.name, id);
     let pinned: BTreeMap<String, String> = images
@@ -444,7 +493,10 @@ async fn roll_out(
                 return Err(e);
             }
         };
+        failpoint::hit("rollout:after");
+        check_interrupt()?;
     }
+    failpoint::hit("health:after");
     Ok(())
 }
 
@@ -452,6 +504,7 @@ async fn roll_out(
 async fn commit(ctx: &Ctx, release: &Release, current: Option<&Release>) -> Result<()> {
     ctx.state.journal(release.id, "commit", "")?;
     ctx.state.finish(release.id, Status::Succeeded, None)?;
+    failpoint::hit("commit:after");
     ctx.out.line(format!(
         "  release {} is live{}",
         release.id,
@@ -512,6 +565,7 @@ pub async fn restore_release(
         return Ok(());
     };
     step.done(format!("back to release {}", target.id));
+    failpoint::hit("restore:during");
     roll_out(
         ctx,
         target.id,
@@ -549,27 +603,9 @@ async fn restore(
         (Ok(()), Some(target)) => {
             ctx.state
                 .finish(release.id, Status::RolledBack, Some(reason))?;
-            // `:rollback` goes back to naming what precedes the live release.
-            if let Some(prev) = target
-                .previous
-                .and_then(|p| ctx.state.release(p).ok().flatten())
-            {
-                for (svc, img) in &prev.services {
-                    if ctx.docker.image_id(&img.image_id).await?.is_some() {
-                        let _ = ctx
-                            .docker
-                            .tag(
-                                &img.image_id,
-                                &repo(ctx, svc, &img.image),
-                                &ctx.env.rollback_tag,
-                            )
-                            .await;
-                    }
-                }
-            }
+            retag_rollback(ctx, target).await;
             Err(Error::RolledBack(format!(
-                "release {} failed: {reason}
-release {} is restored and healthy",
+                "release {} failed: {reason}\nrelease {} is restored and healthy",
                 release.id, target.id
             )))
         }
@@ -592,6 +628,28 @@ release {} is restored and healthy",
                  original failure: {reason}\nwhat runs now:\n{now}\n  a human must act: {hint}",
                 release.id
             )))
+        }
+    }
+}
+
+/// After going back to `live`, `:rollback` names what preceded it again.
+pub async fn retag_rollback(ctx: &Ctx, live: &Release) {
+    let Some(prev) = live
+        .previous
+        .and_then(|p| ctx.state.release(p).ok().flatten())
+    else {
+        return;
+    };
+    for (svc, img) in &prev.services {
+        if let Ok(Some(_)) = ctx.docker.image_id(&img.image_id).await {
+            let _ = ctx
+                .docker
+                .tag(
+                    &img.image_id,
+                    &repo(ctx, svc, &img.image),
+                    &ctx.env.rollback_tag,
+                )
+                .await;
         }
     }
 }

@@ -132,6 +132,8 @@ pub struct Wait<'a> {
     pub interval: Duration,
     pub readiness_delay: Duration,
     pub vars: &'a Vars,
+    /// Give up at once when SIGINT/SIGTERM asks a release to stop (not while restoring).
+    pub stop_on_signal: bool,
 }
 
 /// The first retry of a probe that did not pass yet; later ones back off.
@@ -247,6 +249,9 @@ impl Wait<'_> {
                 ));
             }
             tokio::select! {
+                _ = crate::interrupt::wait(), if self.stop_on_signal => {
+                    return Err(format!("{}: interrupted by a signal", target.service));
+                }
                 event = events.next() => {
                     if event.is_none() {
                         // The stream ended: the timers still drive the wait.
@@ -347,6 +352,7 @@ mod tests {
             expect_status: vec![200],
             expect_json: Vec::new(),
             expect_body: None,
+            expect_header: Vec::new(),
             max_latency: None,
             timeout: D,
         });

@@ -1,10 +1,18 @@
-//! HTTP checks: status, JSONPath values, body substring and latency, with the
-//! body read capped so a huge response cannot exhaust memory.
+//! HTTP checks: status, JSONPath predicates, body, headers and latency.
+//!
+//! [`fetch`] is the only effect: it sends the request and reads the body up
+//! to [`BODY_CAP`], so a huge (or endless) response cannot exhaust memory and
+//! a server that never answers runs into the check's timeout. [`judge`] is
+//! pure: it turns what came back into mismatches, expected against actual.
 
 use std::time::{Duration, Instant};
 
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
 use crate::config::HttpExpect;
 
+use super::predicate::{shorten, Miss};
 use super::{CheckResult, Mismatch, Vars};
 
 /// Bodies beyond this are cut (and judged on what was read).
@@ -16,6 +24,16 @@ pub fn client() -> reqwest::Client {
         .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
         .build()
         .unwrap_or_default()
+}
+
+/// What came back, as plain data.
+#[derive(Debug, Clone, Default)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// The body was longer than [`BODY_CAP`] and was cut.
+    pub cut: bool,
 }
 
 pub async fn check(
@@ -30,23 +48,41 @@ pub async fn check(
     let timeout = e.timeout.min(limit).max(Duration::from_millis(1));
     let started = Instant::now();
     let outcome = tokio::time::timeout(timeout, fetch(client, e, &url, vars)).await;
-    result.latency_ms = started.elapsed().as_millis() as u64;
-    let (status, body) = match outcome {
-        Err(_) => {
-            result.error = Some(format!(
-                "no answer within {}",
-                humantime::format_duration(timeout)
-            ));
-            return result.judged();
+    let took = started.elapsed();
+    result.latency_ms = took.as_millis() as u64;
+    match outcome {
+        Err(_) => result.error = Some(super::timeout_message("no answer", e.timeout, limit)),
+        Ok(Err(err)) => result.error = Some(err),
+        Ok(Ok(resp)) => {
+            let (failures, excerpt) = judge(e, &resp, vars, took);
+            result.failures = failures;
+            result.excerpt = excerpt;
         }
-        Ok(Err(err)) => {
-            result.error = Some(err);
-            return result.judged();
-        }
-        Ok(Ok(r)) => r,
-    };
-    if !e.expect_status.contains(&status) {
-        result.failures.push(Mismatch {
+    }
+    // Redacted here, at the source, so health waits get it too.
+    result.redact(&vars.secrets);
+    result.judged()
+}
+
+fn to_mismatch(what: &str, m: Miss) -> Mismatch {
+    Mismatch {
+        what: what.to_string(),
+        expected: m.expected,
+        actual: m.actual,
+    }
+}
+
+/// Every assertion of `e` against `resp`; and a body excerpt for the report
+/// (unless a body assertion already shows the body).
+pub fn judge(
+    e: &HttpExpect,
+    resp: &Response,
+    vars: &Vars,
+    took: Duration,
+) -> (Vec<Mismatch>, Option<String>) {
+    let mut failures = Vec::new();
+    if !e.expect_status.contains(&resp.status) {
+        failures.push(Mismatch {
             what: "status".into(),
             expected: e
                 .expect_status
@@ -54,54 +90,75 @@ pub async fn check(
                 .map(u16::to_string)
                 .collect::<Vec<_>>()
                 .join(" or "),
-            actual: format!("{status}{}", excerpt(&body)),
+            actual: resp.status.to_string(),
         });
     }
+    for (name, pred) in &e.expect_header {
+        let values: Vec<&str> = resp
+            .headers
+            .get_all(name.as_str())
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let actual = (!values.is_empty()).then(|| Value::String(values.join(", ")));
+        for m in pred.judge(actual.as_ref(), vars) {
+            failures.push(to_mismatch(&format!("header {name}"), m));
+        }
+    }
     if !e.expect_json.is_empty() {
-        match serde_json::from_slice::<serde_json::Value>(&body) {
-            Err(_) => result.failures.push(Mismatch {
+        match serde_json::from_slice::<Value>(&resp.body) {
+            Err(err) => failures.push(Mismatch {
                 what: "body".into(),
                 expected: "JSON".into(),
-                actual: format!("not JSON{}", excerpt(&body)),
+                actual: if resp.cut {
+                    format!(
+                        "a body cut at {} KiB, which is not whole JSON",
+                        BODY_CAP / 1024
+                    )
+                } else if resp.body.is_empty() {
+                    "an empty body".into()
+                } else {
+                    format!("invalid JSON ({err})")
+                },
             }),
             Ok(json) => {
-                for (path, jp, expected) in &e.expect_json {
+                for (path, jp, pred) in &e.expect_json {
                     let nodes = jp.query(&json).all();
-                    let actual = nodes
-                        .first()
-                        .map(|v| v.to_string())
-                        .unwrap_or_else(|| "nothing".into());
-                    if nodes.first() != Some(&expected) {
-                        result.failures.push(Mismatch {
-                            what: path.clone(),
-                            expected: expected.to_string(),
-                            actual,
-                        });
+                    let actual = match nodes.len() {
+                        0 => None,
+                        1 => Some(nodes[0].clone()),
+                        _ => Some(Value::Array(nodes.into_iter().cloned().collect())),
+                    };
+                    for m in pred.judge(actual.as_ref(), vars) {
+                        failures.push(to_mismatch(path, m));
                     }
                 }
             }
         }
     }
-    if let Some(sub) = &e.expect_body {
-        let sub = vars.expand(sub);
-        if !String::from_utf8_lossy(&body).contains(&sub) {
-            result.failures.push(Mismatch {
-                what: "body".into(),
-                expected: format!("to contain {sub:?}"),
-                actual: excerpt(&body).trim_start().to_string(),
-            });
+    let mut body_shown = false;
+    if let Some(pred) = &e.expect_body {
+        let text = Value::String(String::from_utf8_lossy(&resp.body).into_owned());
+        for m in pred.judge(Some(&text), vars) {
+            body_shown = true;
+            failures.push(to_mismatch("body", m));
         }
     }
     if let Some(max) = e.max_latency {
-        if started.elapsed() > max {
-            result.failures.push(Mismatch {
+        if took > max {
+            failures.push(Mismatch {
                 what: "latency".into(),
                 expected: format!("at most {}", humantime::format_duration(max)),
-                actual: format!("{} ms", result.latency_ms),
+                actual: format!("{} ms", took.as_millis()),
             });
         }
     }
-    result.judged()
+    let excerpt = if failures.is_empty() || body_shown {
+        None
+    } else {
+        excerpt(&resp.body, resp.cut)
+    };
+    (failures, excerpt)
 }
 
 async fn fetch(
@@ -109,9 +166,17 @@ async fn fetch(
     e: &HttpExpect,
     url: &str,
     vars: &Vars,
-) -> Result<(u16, Vec<u8>), String> {
+) -> Result<Response, String> {
     let method = reqwest::Method::from_bytes(e.method.as_bytes()).map_err(|err| err.to_string())?;
-    let mut req = client.request(method, url);
+    let parsed = reqwest::Url::parse(url).map_err(|err| {
+        let hint = if url.starts_with('/') {
+            " (is the environment's url set, or --url given?)"
+        } else {
+            ""
+        };
+        format!("`{url}` is not a URL: {err}{hint}")
+    })?;
+    let mut req = client.request(method, parsed);
     for (k, v) in &e.headers {
         req = req.header(k, vars.expand(v));
     }
@@ -120,47 +185,137 @@ async fn fetch(
     }
     let mut resp = req.send().await.map_err(describe)?;
     let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
     let mut body = Vec::new();
+    let mut cut = false;
     while let Some(chunk) = resp.chunk().await.map_err(describe)? {
         let room = BODY_CAP.saturating_sub(body.len());
         body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= BODY_CAP {
+        if chunk.len() > room {
+            // Stop reading: dropping the response closes the connection.
+            cut = true;
             break;
         }
     }
-    Ok((status, body))
+    Ok(Response {
+        status,
+        headers,
+        body,
+        cut,
+    })
 }
 
 /// reqwest errors name the URL; keep the cause, which is what a user acts on.
 fn describe(e: reqwest::Error) -> String {
-    let mut msg = if e.is_connect() {
-        "connection refused or unreachable".to_string()
+    let mut chain = Vec::new();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        chain.push(s.to_string());
+        source = s.source();
+    }
+    let all = chain.join(": ").to_ascii_lowercase();
+    let mut msg = if e.is_connect() && all.contains("refused") {
+        "connection refused".to_string()
+    } else if e.is_connect() {
+        "cannot connect".to_string()
     } else if e.is_timeout() {
         "timed out".to_string()
+    } else if all.contains("closed") || all.contains("reset") || all.contains("incomplete") {
+        if e.is_body() || e.is_decode() {
+            "the server closed the connection while sending the body".to_string()
+        } else {
+            "the server closed the connection without answering".to_string()
+        }
     } else if e.is_body() || e.is_decode() {
         "the connection broke while reading the body".to_string()
     } else {
         "request failed".to_string()
     };
-    let mut source = std::error::Error::source(&e);
-    let mut last = None;
-    while let Some(s) = source {
-        last = Some(s.to_string());
-        source = s.source();
-    }
-    if let Some(l) = last {
-        msg.push_str(&format!(" ({l})"));
+    if let Some(last) = chain.last() {
+        msg.push_str(&format!(" ({last})"));
     }
     msg
 }
 
-/// A short, single-line excerpt of a body for failure messages.
-pub fn excerpt(body: &[u8]) -> String {
+/// A short, single-line excerpt of a body for failure reports.
+pub fn excerpt(body: &[u8], cut: bool) -> Option<String> {
     if body.is_empty() {
-        return String::new();
+        return Some("empty body".into());
     }
-    let text = String::from_utf8_lossy(&body[..body.len().min(120)]);
-    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let more = if body.len() > 120 { "…" } else { "" };
-    format!(" (body: {one_line}{more})")
+    let head = &body[..body.len().min(400)];
+    let text = shorten(&String::from_utf8_lossy(head), 120);
+    let more = if cut {
+        format!(" (body cut at {} KiB)", BODY_CAP / 1024)
+    } else {
+        String::new()
+    };
+    Some(format!("body: {text}{more}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::predicate::{Literal, Predicate};
+    use serde_json_path::JsonPath;
+
+    fn expect() -> HttpExpect {
+        HttpExpect {
+            url: "{url}/health".into(),
+            method: "GET".into(),
+            headers: Default::default(),
+            body: None,
+            expect_status: vec![200],
+            expect_json: vec![],
+            expect_body: None,
+            expect_header: vec![],
+            max_latency: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn pred(v: toml::Value) -> Predicate {
+        Predicate::parse(&v, Literal::Equals).expect("predicate")
+    }
+
+    fn resp(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            body: body.as_bytes().to_vec(),
+            ..Response::default()
+        }
+    }
+
+    #[test]
+    fn status_json_and_excerpt() {
+        let mut e = expect();
+        e.expect_json = vec![(
+            "$.status".into(),
+            JsonPath::parse("$.status").expect("path"),
+            pred(toml::Value::String("ok".into())),
+        )];
+        let v = Vars::default();
+        let (f, x) = judge(&e, &resp(200, r#"{"status":"ok"}"#), &v, Duration::ZERO);
+        assert!(f.is_empty() && x.is_none());
+        let (f, x) = judge(&e, &resp(503, r#"{"status":"down"}"#), &v, Duration::ZERO);
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].what, "status");
+        assert_eq!(f[1].actual, "\"down\"");
+        assert_eq!(x.as_deref(), Some(r#"body: {"status":"down"}"#));
+        let (f, _) = judge(&e, &resp(200, "<html>oops"), &v, Duration::ZERO);
+        assert!(f[0].actual.starts_with("invalid JSON"), "{f:?}");
+    }
+
+    #[test]
+    fn multiple_nodes_are_a_list() {
+        let mut e = expect();
+        let count: toml::Table = toml::from_str("v = { count = 3 }").expect("toml");
+        e.expect_json = vec![(
+            "$.items[*].id".into(),
+            JsonPath::parse("$.items[*].id").expect("path"),
+            pred(count["v"].clone()),
+        )];
+        let body = r#"{"items":[{"id":1},{"id":2},{"id":3}]}"#;
+        let (f, _) = judge(&e, &resp(200, body), &Vars::default(), Duration::ZERO);
+        assert!(f.is_empty(), "{f:?}");
+    }
 }

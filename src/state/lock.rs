@@ -96,6 +96,33 @@ impl EnvLock {
         Ok((EnvLock { file, path }, stale))
     }
 
+    /// Like `acquire`, but queue up to `wait` behind a running holder.
+    pub async fn acquire_waiting(
+        dir: &Path,
+        env: &str,
+        command: &str,
+        wait: std::time::Duration,
+    ) -> Result<(EnvLock, Option<LockInfo>)> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut said = false;
+        loop {
+            match EnvLock::acquire(dir, env, command) {
+                Err(Error::Locked(msg)) if std::time::Instant::now() < deadline => {
+                    if !said {
+                        eprintln!(
+                            "  waiting up to {} for the lock: {}",
+                            humantime::format_duration(wait),
+                            msg.lines().next().unwrap_or("")
+                        );
+                        said = true;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     pub fn inspect(dir: &Path, env: &str) -> LockState {
         let path = lock_path(dir, env);
         let Ok(mut file) = File::open(&path) else {

@@ -226,8 +226,8 @@ expect_json = {{ "$.status" = "ok" }}
         )
     }
 
-    /// The container of a service (exactly one expected).
-    pub fn container(&self, service: &str) -> Option<String> {
+    /// Every container of a service (two while compose recreates one).
+    pub fn containers(&self, service: &str) -> Vec<String> {
         let (_, ids) = docker(&[
             "ps",
             "-aq",
@@ -237,12 +237,17 @@ expect_json = {{ "$.status" = "ok" }}
             "--filter",
             &format!("label=com.docker.compose.service={service}"),
         ]);
-        let ids: Vec<&str> = ids.lines().collect();
+        ids.lines().map(str::to_string).collect()
+    }
+
+    /// The container of a service (exactly one expected).
+    pub fn container(&self, service: &str) -> Option<String> {
+        let ids = self.containers(service);
         assert!(
             ids.len() <= 1,
             "{service}: more than one container: {ids:?}"
         );
-        ids.first().map(|s| s.to_string())
+        ids.first().cloned()
     }
 
     /// The image ID the service's container runs.

@@ -3,8 +3,15 @@
 
 mod harness;
 
+mod bad_input;
+mod canary;
 mod config_errors;
 mod deploy;
+#[cfg(feature = "failpoints")]
+mod faults;
+mod notify;
+mod probes;
 mod rollback;
 mod safety;
+mod signals;
 mod startfirst;

@@ -41,3 +41,40 @@ fn a_second_deploy_while_one_runs_exits_4() {
     // Lock released at the end: the next run gets it.
     assert!(stack.slipway(&["status", "--json"]).json()["locked"].is_null());
 }
+
+#[test]
+fn wait_queues_behind_a_running_deploy() {
+    let stack = Stack::new("lockwait");
+    stack.publish_good("v1");
+    let mut slow = App::new("v2");
+    slow.boot_delay = 4;
+    let api2 = stack.publish("api", "v2", slow);
+    stack.publish("web", "v2", App::new("v2"));
+
+    let mut first = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .arg("--config")
+        .arg(stack.config_path())
+        .args(["deploy", "--tag", "v1"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    stack.wait_until(
+        "the first deploy to hold the lock",
+        Duration::from_secs(30),
+        || !stack.slipway(&["status", "--json"]).json()["locked"].is_null(),
+    );
+    let second = stack.slipway(&["deploy", "--tag", "v2", "--wait", "2m"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        second.stderr.contains("waiting up to 2m for the lock"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(first.wait().expect("wait").code(), Some(0));
+    assert_eq!(stack.running_image("api"), api2);
+    let h = stack.history();
+    assert_eq!(
+        (h[0]["tag"].as_str(), h[1]["tag"].as_str()),
+        (Some("v2"), Some("v1"))
+    );
+}

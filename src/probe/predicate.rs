@@ -1,0 +1,549 @@
+//! Predicates: what a value a probe read (a JSONPath result, a header, a body,
+//! a command's stdout) must satisfy, in the spirit of Hurl's asserts.
+//!
+//! A predicate is parsed once from the config (`"ok"`, or a table of
+//! operators such as `{ gte = 1, lt = 10 }`) and judged by a pure function
+//! that returns what was expected and what came back, never a bare "false".
+//! `{url}`, `{env}`, `{tag}` and `{host}` in expected strings are expanded
+//! when the check runs.
+
+use serde_json::Value;
+
+use super::Vars;
+
+/// How a bare value (not a table) reads: `expect_json = { "$.a" = "ok" }`
+/// means equality; `expect_body = "ok"` means "contains".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Literal {
+    Equals,
+    Contains,
+}
+
+/// One operator. A predicate holds several; all must hold.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Equals(Value),
+    NotEquals(Value),
+    Exists(bool),
+    Gt(f64),
+    Gte(f64),
+    Lt(f64),
+    Lte(f64),
+    Contains(Value),
+    NotContains(Value),
+    StartsWith(String),
+    EndsWith(String),
+    /// A regular expression (source; compiled after expansion).
+    Matches(String),
+    /// Elements of an array (or nodes a JSONPath selected), keys of an object, characters of a string.
+    Count(u64),
+    /// `string`, `number`, `integer`, `boolean`, `array`, `object`, `null`.
+    Type(String),
+    OneOf(Vec<Value>),
+}
+
+/// The operator names a table may use, for parsing and "did you mean".
+pub const OPERATORS: &[&str] = &[
+    "equals",
+    "not_equals",
+    "exists",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "contains",
+    "not_contains",
+    "starts_with",
+    "ends_with",
+    "matches",
+    "count",
+    "type",
+    "one_of",
+];
+
+const TYPES: &[&str] = &[
+    "string", "number", "integer", "boolean", "array", "object", "null",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predicate {
+    pub ops: Vec<Op>,
+}
+
+/// A failed operator: what it wanted and what it saw, both short and printable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Miss {
+    pub expected: String,
+    pub actual: String,
+}
+
+impl Predicate {
+    /// Parse a config value. Errors are messages; the caller adds the location.
+    pub fn parse(v: &toml::Value, literal: Literal) -> Result<Predicate, String> {
+        let table = match v {
+            toml::Value::Table(t) => t,
+            other => {
+                let value = to_json(other)?;
+                let op = match literal {
+                    Literal::Equals => Op::Equals(value),
+                    Literal::Contains => match value {
+                        Value::String(s) => Op::Contains(Value::String(s)),
+                        other => Op::Equals(other),
+                    },
+                };
+                return Ok(Predicate { ops: vec![op] });
+            }
+        };
+        if table.is_empty() {
+            return Err(format!(
+                "an empty table asserts nothing; use operators such as {}",
+                OPERATORS[..4].join(", ")
+            ));
+        }
+        let mut ops = Vec::new();
+        for (key, value) in table {
+            ops.push(parse_op(key, value)?);
+        }
+        Ok(Predicate { ops })
+    }
+
+    /// Check every operator against `actual` (`None`: nothing was there).
+    pub fn judge(&self, actual: Option<&Value>, vars: &Vars) -> Vec<Miss> {
+        self.ops
+            .iter()
+            .filter_map(|op| judge_op(op, actual, vars).err())
+            .collect()
+    }
+}
+
+fn to_json(v: &toml::Value) -> Result<Value, String> {
+    serde_json::to_value(v).map_err(|e| format!("cannot use this value: {e}"))
+}
+
+fn number(key: &str, v: &toml::Value) -> Result<f64, String> {
+    match v {
+        toml::Value::Integer(i) => Ok(*i as f64),
+        toml::Value::Float(f) => Ok(*f),
+        _ => Err(format!("`{key}` takes a number")),
+    }
+}
+
+fn string(key: &str, v: &toml::Value) -> Result<String, String> {
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("`{key}` takes a string"))
+}
+
+/// Check a regex compiles, with the placeholders standing in for their values.
+pub fn check_regex(pattern: &str) -> Result<(), String> {
+    let sample = Vars {
+        url: "http://h".into(),
+        env: "e".into(),
+        tag: "t".into(),
+        ..Vars::default()
+    };
+    regex::Regex::new(&sample.expand_regex(pattern))
+        .map(|_| ())
+        .map_err(|e| format!("`{pattern}` is not a regular expression: {e}"))
+}
+
+fn parse_op(key: &str, v: &toml::Value) -> Result<Op, String> {
+    Ok(match key {
+        "equals" => Op::Equals(to_json(v)?),
+        "not_equals" => Op::NotEquals(to_json(v)?),
+        "exists" => Op::Exists(
+            v.as_bool()
+                .ok_or_else(|| "`exists` takes true or false".to_string())?,
+        ),
+        "gt" => Op::Gt(number(key, v)?),
+        "gte" => Op::Gte(number(key, v)?),
+        "lt" => Op::Lt(number(key, v)?),
+        "lte" => Op::Lte(number(key, v)?),
+        "contains" => Op::Contains(to_json(v)?),
+        "not_contains" => Op::NotContains(to_json(v)?),
+        "starts_with" => Op::StartsWith(string(key, v)?),
+        "ends_with" => Op::EndsWith(string(key, v)?),
+        "matches" => {
+            let p = string(key, v)?;
+            check_regex(&p)?;
+            Op::Matches(p)
+        }
+        "count" => match v {
+            toml::Value::Integer(i) if *i >= 0 => Op::Count(*i as u64),
+            _ => return Err("`count` takes a whole number, 0 or more".into()),
+        },
+        "type" => {
+            let t = string(key, v)?;
+            if !TYPES.contains(&t.as_str()) {
+                return Err(format!(
+                    "`type` is one of {}{}",
+                    TYPES.join(", "),
+                    crate::config::did_you_mean(&t, TYPES.iter().copied())
+                ));
+            }
+            Op::Type(t)
+        }
+        "one_of" => match to_json(v)? {
+            Value::Array(items) if !items.is_empty() => Op::OneOf(items),
+            _ => return Err("`one_of` takes a non-empty list".into()),
+        },
+        other => {
+            return Err(format!(
+                "unknown operator `{other}` (operators: {}){}",
+                OPERATORS.join(", "),
+                crate::config::did_you_mean(other, OPERATORS.iter().copied())
+            ))
+        }
+    })
+}
+
+/// A value as a short, single-line text for messages.
+pub fn show(v: &Value) -> String {
+    let text = match v {
+        // Line ends and runs of spaces read as one space in a one-line report;
+        // text holding double quotes (JSON in a body) reads better in backticks.
+        Value::String(s) => {
+            let one = s.split_whitespace().collect::<Vec<_>>().join(" ");
+            if one.contains('"') && !one.contains('`') {
+                format!("`{one}`")
+            } else {
+                format!("{one:?}")
+            }
+        }
+        other => other.to_string(),
+    };
+    shorten(&text, 120)
+}
+
+pub fn shorten(text: &str, max: usize) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= max {
+        return one_line;
+    }
+    let cut: String = one_line.chars().take(max).collect();
+    format!("{cut}…")
+}
+
+fn show_actual(actual: Option<&Value>) -> String {
+    actual.map_or_else(|| "nothing".to_string(), show)
+}
+
+fn as_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        // Headers and bodies are text: "42" compares as a number.
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn type_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn count_of(v: &Value) -> Option<u64> {
+    match v {
+        Value::Array(a) => Some(a.len() as u64),
+        Value::Object(o) => Some(o.len() as u64),
+        Value::String(s) => Some(s.chars().count() as u64),
+        _ => None,
+    }
+}
+
+fn contains(actual: &Value, want: &Value) -> bool {
+    match (actual, want) {
+        (Value::String(a), Value::String(w)) => a.contains(w.as_str()),
+        (Value::Array(items), w) => items.contains(w),
+        (Value::Object(map), Value::String(k)) => map.contains_key(k),
+        _ => false,
+    }
+}
+
+fn expand(v: &Value, vars: &Vars) -> Value {
+    match v {
+        Value::String(s) => Value::String(vars.expand(s)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| expand(x, vars)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), expand(x, vars)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn fmt_num(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
+
+fn judge_op(op: &Op, actual: Option<&Value>, vars: &Vars) -> Result<(), Miss> {
+    let miss = |expected: String, actual_text: String| Miss {
+        expected,
+        actual: actual_text,
+    };
+    let got = || show_actual(actual);
+    match op {
+        Op::Exists(want) => {
+            if actual.is_some() == *want {
+                Ok(())
+            } else if *want {
+                Err(miss("to exist".into(), "nothing".into()))
+            } else {
+                Err(miss("nothing".into(), got()))
+            }
+        }
+        Op::Equals(want) => {
+            let want = expand(want, vars);
+            if actual == Some(&want) {
+                Ok(())
+            } else {
+                Err(miss(show(&want), got()))
+            }
+        }
+        Op::NotEquals(want) => {
+            let want = expand(want, vars);
+            if actual != Some(&want) {
+                Ok(())
+            } else {
+                Err(miss(format!("not {}", show(&want)), got()))
+            }
+        }
+        Op::Gt(n) | Op::Gte(n) | Op::Lt(n) | Op::Lte(n) => {
+            let (sym, ok): (&str, fn(f64, f64) -> bool) = match op {
+                Op::Gt(_) => (">", |a, b| a > b),
+                Op::Gte(_) => (">=", |a, b| a >= b),
+                Op::Lt(_) => ("<", |a, b| a < b),
+                _ => ("<=", |a, b| a <= b),
+            };
+            match actual.and_then(as_number) {
+                Some(a) if ok(a, *n) => Ok(()),
+                _ => Err(miss(format!("{sym} {}", fmt_num(*n)), got())),
+            }
+        }
+        Op::Contains(want) | Op::NotContains(want) => {
+            let want = expand(want, vars);
+            let has = actual.is_some_and(|a| contains(a, &want));
+            let positive = matches!(op, Op::Contains(_));
+            if has == positive {
+                Ok(())
+            } else {
+                let neg = if positive { "" } else { "not " };
+                Err(miss(format!("{neg}to contain {}", show(&want)), got()))
+            }
+        }
+        Op::StartsWith(s) | Op::EndsWith(s) => {
+            let want = vars.expand(s);
+            let start = matches!(op, Op::StartsWith(_));
+            let ok = match actual {
+                Some(Value::String(a)) if start => a.starts_with(&want),
+                Some(Value::String(a)) => a.ends_with(&want),
+                _ => false,
+            };
+            if ok {
+                Ok(())
+            } else {
+                let how = if start { "start" } else { "end" };
+                Err(miss(
+                    format!("to {how} with {}", show(&Value::String(want))),
+                    got(),
+                ))
+            }
+        }
+        Op::Matches(pattern) => {
+            let source = vars.expand_regex(pattern);
+            let re = regex::Regex::new(&source).map_err(|e| {
+                miss(
+                    format!("to match /{pattern}/"),
+                    format!("an invalid pattern ({e})"),
+                )
+            })?;
+            let ok = match actual {
+                Some(Value::String(a)) => re.is_match(a),
+                Some(Value::Number(n)) => re.is_match(&n.to_string()),
+                _ => false,
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(miss(format!("to match /{source}/"), got()))
+            }
+        }
+        Op::Count(n) => match actual.and_then(count_of) {
+            Some(c) if c == *n => Ok(()),
+            Some(c) => Err(miss(format!("count {n}"), format!("count {c}"))),
+            None => Err(miss(format!("count {n}"), got())),
+        },
+        Op::Type(t) => {
+            let ok = match actual {
+                Some(a) => {
+                    let at = type_of(a);
+                    at == t || (t == "number" && at == "integer")
+                }
+                None => false,
+            };
+            if ok {
+                Ok(())
+            } else {
+                let what = actual.map_or("nothing", type_of);
+                Err(miss(
+                    format!("a {t}"),
+                    match actual {
+                        Some(a) => format!("a {what} ({})", show(a)),
+                        None => "nothing".into(),
+                    },
+                ))
+            }
+        }
+        Op::OneOf(items) => {
+            let items: Vec<Value> = items.iter().map(|v| expand(v, vars)).collect();
+            if actual.is_some_and(|a| items.contains(a)) {
+                Ok(())
+            } else {
+                Err(miss(
+                    format!(
+                        "one of {}",
+                        items.iter().map(show).collect::<Vec<_>>().join(", ")
+                    ),
+                    got(),
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn p(text: &str, literal: Literal) -> Result<Predicate, String> {
+        let v: toml::Table = toml::from_str(&format!("v = {text}")).expect("toml");
+        Predicate::parse(&v["v"], literal)
+    }
+
+    fn vars() -> Vars {
+        Vars {
+            url: "http://127.0.0.1:8080/".into(),
+            env: "staging".into(),
+            tag: "v2".into(),
+            ..Vars::default()
+        }
+    }
+
+    fn ok(pred: &str, actual: Option<Value>) -> bool {
+        p(pred, Literal::Equals)
+            .expect("parses")
+            .judge(actual.as_ref(), &vars())
+            .is_empty()
+    }
+
+    #[test]
+    fn literals_mean_equals_or_contains() {
+        assert!(ok("\"ok\"", Some(json!("ok"))));
+        assert!(!ok("\"ok\"", Some(json!("okay"))));
+        assert!(ok("3", Some(json!(3))));
+        assert!(ok("\"{tag}\"", Some(json!("v2"))));
+        let body = p("\"PONG\"", Literal::Contains).expect("parses");
+        assert!(body.judge(Some(&json!("+PONG\n")), &vars()).is_empty());
+        assert_eq!(
+            body.judge(Some(&json!("nope")), &vars()),
+            vec![Miss {
+                expected: "to contain \"PONG\"".into(),
+                actual: "\"nope\"".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn operators_pass_and_fail() {
+        let cases: &[(&str, Value, Value)] = &[
+            ("{ gt = 5 }", json!(6), json!(5)),
+            ("{ gte = 5 }", json!(5), json!(4.9)),
+            ("{ lt = 5 }", json!("4"), json!("x")),
+            ("{ lte = 5 }", json!(5), json!(6)),
+            ("{ not_equals = \"down\" }", json!("up"), json!("down")),
+            ("{ contains = \"ell\" }", json!("hello"), json!("help")),
+            ("{ contains = 2 }", json!([1, 2]), json!([1, 3])),
+            (
+                "{ not_contains = \"error\" }",
+                json!("fine"),
+                json!("an error"),
+            ),
+            (
+                "{ starts_with = \"{url}\" }",
+                json!("http://127.0.0.1:8080/x"),
+                json!("https://x"),
+            ),
+            ("{ ends_with = \".json\" }", json!("a.json"), json!("a.xml")),
+            ("{ matches = '^v\\d+$' }", json!("v12"), json!("version")),
+            ("{ matches = '^{tag}$' }", json!("v2"), json!("v22")),
+            ("{ count = 2 }", json!([1, 2]), json!([1])),
+            ("{ type = \"number\" }", json!(1.5), json!("1.5")),
+            ("{ type = \"integer\" }", json!(2), json!(2.5)),
+            (
+                "{ one_of = [\"ok\", \"degraded\"] }",
+                json!("degraded"),
+                json!("down"),
+            ),
+            ("{ equals = { a = 1 } }", json!({"a": 1}), json!({"a": 2})),
+            ("{ gte = 1, lt = 10 }", json!(9), json!(10)),
+        ];
+        for (pred, good, bad) in cases {
+            assert!(ok(pred, Some(good.clone())), "{pred} should pass on {good}");
+            assert!(!ok(pred, Some(bad.clone())), "{pred} should fail on {bad}");
+        }
+        assert!(ok("{ exists = false }", None));
+        assert!(ok("{ exists = true }", Some(json!(null))));
+        assert!(!ok("{ exists = true }", None));
+        assert!(!ok("{ gt = 1 }", None));
+    }
+
+    #[test]
+    fn misses_say_expected_and_actual() {
+        let pred = p("{ gte = 1, count = 3 }", Literal::Equals).expect("parses");
+        let misses = pred.judge(Some(&json!([1])), &vars());
+        assert_eq!(
+            misses,
+            vec![
+                Miss {
+                    expected: "count 3".into(),
+                    actual: "count 1".into()
+                },
+                Miss {
+                    expected: ">= 1".into(),
+                    actual: "[1]".into()
+                }
+            ]
+        );
+        let long = "x".repeat(500);
+        let miss = &p("\"a\"", Literal::Equals)
+            .expect("parses")
+            .judge(Some(&json!(long)), &vars())[0];
+        assert!(miss.actual.chars().count() < 130, "{}", miss.actual);
+    }
+
+    #[test]
+    fn bad_operators_are_refused_with_a_suggestion() {
+        let e = p("{ exsts = true }", Literal::Equals).unwrap_err();
+        assert!(e.contains("did you mean `exists`"), "{e}");
+        assert!(p("{ gt = \"five\" }", Literal::Equals).is_err());
+        assert!(p("{ matches = \"(\" }", Literal::Equals).is_err());
+        assert!(p("{ type = \"strng\" }", Literal::Equals)
+            .unwrap_err()
+            .contains("did you mean `string`"));
+        assert!(p("{}", Literal::Equals).is_err());
+        assert!(p("{ count = -1 }", Literal::Equals).is_err());
+    }
+}
