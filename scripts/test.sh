@@ -44,4 +44,13 @@ check_workflows() {
 cargo fmt --all -- --check
 cargo clippy --all-targets --features failpoints --quiet -- -D warnings
 check_workflows
-cargo test --all-targets --features failpoints "$@"
+# One closing line that sums every test binary (the last binary cargo runs
+# may be a target with no tests, whose own summary says 0 passed).
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --all-targets --features failpoints "$@" 2>&1 | tee "$log" || status=$?
+passed=$(sed -n 's/^test result: .* \([0-9][0-9]*\) passed; \([0-9][0-9]*\) failed.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+failed=$(sed -n 's/^test result: .* \([0-9][0-9]*\) passed; \([0-9][0-9]*\) failed.*/\2/p' "$log" | awk '{s+=$1} END {print s+0}')
+echo "tests: $passed passed, $failed failed"
+exit "$status"
