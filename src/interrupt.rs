@@ -34,6 +34,7 @@ pub fn install() {
             }
             if REQUESTED.swap(true, Ordering::SeqCst) {
                 eprintln!("\nsecond signal: exiting now; run `slipway recover` to finish or undo this release");
+                crate::engine::exec::kill_all();
                 std::process::exit(130);
             }
             eprintln!("\nsignal received: stopping at the next safe point and rolling back (signal again to exit at once)");

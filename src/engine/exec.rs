@@ -96,6 +96,41 @@ async fn read_capped(mut r: impl tokio::io::AsyncRead + Unpin) -> String {
     String::from_utf8_lossy(&kept).into_owned()
 }
 
+/// Process groups of the children running now, so an exit at once (a second
+/// signal) can take them along instead of leaving a `compose up` running.
+static RUNNING: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+/// Registered while a child runs; unregistered on drop.
+struct Running(i32);
+
+impl Running {
+    fn register(pid: u32) -> Running {
+        let pgid = pid as i32;
+        if let Ok(mut r) = RUNNING.lock() {
+            r.push(pgid);
+        }
+        Running(pgid)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(mut r) = RUNNING.lock() {
+            r.retain(|p| *p != self.0);
+        }
+    }
+}
+
+/// Kill every child process group still running (before exiting at once).
+pub fn kill_all() {
+    if let Ok(r) = RUNNING.lock() {
+        for pgid in r.iter() {
+            // SAFETY: signalling process groups we started.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    }
+}
+
 /// Run `cmd`, killing its whole process group after `timeout`.
 pub async fn run(cmd: &Cmd, timeout: Duration) -> std::io::Result<Output> {
     let mut command = tokio::process::Command::new(&cmd.program);
@@ -112,6 +147,7 @@ pub async fn run(cmd: &Cmd, timeout: Duration) -> std::io::Result<Output> {
     }
     let mut child = command.spawn()?;
     let pid = child.id();
+    let _running = pid.map(Running::register);
     let out = child.stdout.take().map(|o| tokio::spawn(read_capped(o)));
     let err = child.stderr.take().map(|e| tokio::spawn(read_capped(e)));
     let (code, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {

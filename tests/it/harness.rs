@@ -293,6 +293,16 @@ expect_json = {{ "$.status" = "ok" }}
 impl Drop for Stack {
     fn drop(&mut self) {
         let _ = self.compose(&["down", "--volumes", "--remove-orphans", "--timeout", "1"]);
+        // Anything compose no longer knows about (e.g. created by a run killed mid-`up`).
+        let (_, left) = docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.name),
+        ]);
+        for id in left.lines() {
+            let _ = docker(&["rm", "--force", "--volumes", id]);
+        }
         let (_, list) = docker(&["images", "--format", "{{.ID}} {{.Repository}}"]);
         let prefix = format!("{}/{}/", self.registry, self.name);
         for line in list.lines() {
