@@ -66,11 +66,11 @@ pub struct Container {
     pub health_log: Option<String>,
 }
 
-fn docker_err(what: &str, e: bollard::errors::Error) -> Error {
+pub(super) fn docker_err(what: &str, e: bollard::errors::Error) -> Error {
     Error::env(format!("docker: {what}: {e}"))
 }
 
-fn is_not_found(e: &bollard::errors::Error) -> bool {
+pub(super) fn is_not_found(e: &bollard::errors::Error) -> bool {
     matches!(
         e,
         bollard::errors::Error::DockerResponseServerError {

@@ -14,8 +14,9 @@ use bollard::query_parameters::{
 };
 use futures_util::{Stream, StreamExt};
 
+use super::docker::{docker_err, is_not_found};
 use super::Docker;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// One container of a compose service, as a rollout sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,20 +32,6 @@ pub struct Replica {
     pub running: bool,
     /// Network name → its aliases there.
     pub networks: BTreeMap<String, Vec<String>>,
-}
-
-fn docker_err(what: &str, e: bollard::errors::Error) -> Error {
-    Error::env(format!("docker: {what}: {e}"))
-}
-
-fn is_gone(e: &bollard::errors::Error) -> bool {
-    matches!(
-        e,
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
-    )
 }
 
 impl Docker {
@@ -76,7 +63,7 @@ impl Docker {
                 .await
             {
                 Ok(i) => i,
-                Err(e) if is_gone(&e) => continue,
+                Err(e) if is_not_found(&e) => continue,
                 Err(e) => return Err(docker_err(&format!("inspect container {id}"), e)),
             };
             let labels = inspected
@@ -124,7 +111,7 @@ impl Docker {
         };
         match self.api().disconnect_network(network, req).await {
             Ok(()) => Ok(()),
-            Err(e) if is_gone(&e) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(docker_err(
                 &format!("disconnect {container} from {network}"),
                 e,
@@ -161,7 +148,7 @@ impl Docker {
             .await
         {
             Ok(()) => {}
-            Err(e) if is_gone(&e) => return Ok(()),
+            Err(e) if is_not_found(&e) => return Ok(()),
             // 304: already stopped.
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 304, ..
@@ -175,7 +162,7 @@ impl Docker {
         };
         match self.api().remove_container(container, Some(opts)).await {
             Ok(()) => Ok(()),
-            Err(e) if is_gone(&e) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
             // 409: removal already in progress.
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 409, ..
@@ -193,7 +180,7 @@ impl Docker {
             .await
         {
             Ok(c) => c,
-            Err(e) if is_gone(&e) => return Ok(None),
+            Err(e) if is_not_found(&e) => return Ok(None),
             Err(e) => return Err(docker_err(&format!("inspect container {container}"), e)),
         };
         let networks: BTreeMap<String, EndpointSettings> = c
