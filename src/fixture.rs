@@ -234,6 +234,95 @@ pub async fn publish(docker: &Docker, app: App, repo: &str, tag: &str) -> Result
     Ok(id)
 }
 
+/// The stack the demo and the integration tests deploy: `api` (published on
+/// 127.0.0.1) and `web`, deployed by slipway, and `cache`, which slipway
+/// never touches; two smoke checks, the second of which a `smoke_ok = false`
+/// image fails.
+pub struct Stack<'a> {
+    pub project: &'a str,
+    pub env: &'a str,
+    pub api_repo: &'a str,
+    pub web_repo: &'a str,
+    pub port: u16,
+    pub health_timeout: &'a str,
+    pub keep_releases: usize,
+    /// Roll `web` after `api` (a compose `depends_on`), instead of beside it.
+    pub web_after_api: bool,
+    /// Appended to slipway.toml.
+    pub extra_config: &'a str,
+}
+
+impl Stack<'_> {
+    pub fn compose_yml(&self) -> String {
+        let web_deps = if self.web_after_api {
+            "\n    depends_on: [api]"
+        } else {
+            ""
+        };
+        format!(
+            r#"# api and web are deployed by slipway; cache is not.
+services:
+  api:
+    image: {api}:v1
+    ports: ["127.0.0.1:{port}:8080"]
+    depends_on: [cache]
+  web:
+    image: {web}:v1{web_deps}
+  cache:
+    image: {BASE_IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+"#,
+            api = self.api_repo,
+            web = self.web_repo,
+            port = self.port,
+        )
+    }
+
+    pub fn slipway_toml(&self) -> String {
+        format!(
+            r#"project = "{project}"
+compose_files = ["docker-compose.yml"]
+
+[deploy]
+health_timeout = "{timeout}"
+readiness_delay = "1s"
+keep_releases = {keep}
+
+[environments.{env}]
+url = "http://127.0.0.1:{port}"
+
+[services.api]
+health = {{ http = "{{url}}/health", expect_json = {{ "$.status" = "ok" }} }}
+
+[services.web]
+
+[[smoke]]
+name = "api health"
+http = "{{url}}/health"
+expect_json = {{ "$.status" = "ok" }}
+
+[[smoke]]
+name = "core API"
+http = "{{url}}/smoke"
+expect_json = {{ "$.status" = "ok" }}
+{extra}"#,
+            project = self.project,
+            env = self.env,
+            timeout = self.health_timeout,
+            keep = self.keep_releases,
+            port = self.port,
+            extra = self.extra_config
+        )
+    }
+
+    /// Write `docker-compose.yml` and `slipway.toml` into `dir`.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("docker-compose.yml"), self.compose_yml())?;
+        std::fs::write(dir.join("slipway.toml"), self.slipway_toml())
+    }
+}
+
 /// Debian's `docker-registry` serving a fresh store on 127.0.0.1.
 pub struct Registry {
     child: Child,

@@ -140,55 +140,24 @@ pub async fn run(out: Printer, keep: bool, clean_only: bool) -> Result<()> {
 }
 
 fn write_project(dir: &Path, api: &str, web: &str, port: u16) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::env(format!("cannot create {}: {e}", dir.display())))?;
-    let compose = format!(
-        r#"# The demo stack: api and web are deployed by slipway, cache is not.
-services:
-  api:
-    image: {api}:v1
-    ports: ["127.0.0.1:{port}:8080"]
-    depends_on: [cache]
-  web:
-    image: {web}:v1
-    depends_on: [api]
-  cache:
-    image: {base}
-    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
-"#,
-        base = fixture::BASE_IMAGE
-    );
-    let config = format!(
-        r#"project = "{PROJECT}"
-compose_files = ["docker-compose.yml"]
-
-[deploy]
-health_timeout = "30s"
-readiness_delay = "1s"
-keep_releases = 2
-
-[environments.demo]
-url = "http://127.0.0.1:{port}"
-
-[services.api]
-health = {{ http = "{{url}}/health", expect_json = {{ "$.status" = "ok" }} }}
-
-[services.web]
-
-[[smoke]]
-name = "api health"
-http = "{{url}}/health"
-expect_json = {{ "$.status" = "ok" }}
-
-[[smoke]]
-name = "core API"
-http = "{{url}}/smoke"
-expect_json = {{ "$.status" = "ok" }}
-"#
-    );
-    std::fs::write(dir.join("docker-compose.yml"), compose)
-        .and_then(|_| std::fs::write(dir.join("slipway.toml"), config))
-        .map_err(|e| Error::env(format!("cannot write the demo project: {e}")))
+    fixture::Stack {
+        project: PROJECT,
+        env: "demo",
+        api_repo: api,
+        web_repo: web,
+        port,
+        health_timeout: "30s",
+        keep_releases: 2,
+        web_after_api: true,
+        extra_config: "",
+    }
+    .write(dir)
+    .map_err(|e| {
+        Error::env(format!(
+            "cannot write the demo project in {}: {e}",
+            dir.display()
+        ))
+    })
 }
 
 /// Remove the demo's containers, network, images and folder.

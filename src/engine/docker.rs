@@ -192,8 +192,13 @@ impl Docker {
         Ok(list.into_iter().filter_map(|c| c.image_id).collect())
     }
 
-    /// The containers of a compose project (optionally one service), one-off runs excluded.
-    pub async fn containers(&self, project: &str, service: Option<&str>) -> Result<Vec<Container>> {
+    /// IDs of the containers of a compose project (optionally one service),
+    /// one-off runs excluded, selected by compose's labels (same in v1 and v2).
+    pub(super) async fn compose_container_ids(
+        &self,
+        project: &str,
+        service: Option<&str>,
+    ) -> Result<Vec<String>> {
         let mut labels = vec![format!("com.docker.compose.project={project}")];
         if let Some(s) = service {
             labels.push(format!("com.docker.compose.service={s}"));
@@ -210,20 +215,24 @@ impl Docker {
             .list_containers(Some(opts))
             .await
             .map_err(|e| docker_err("list containers", e))?;
+        Ok(list
+            .into_iter()
+            .filter(|c| {
+                c.labels
+                    .as_ref()
+                    .and_then(|l| l.get("com.docker.compose.oneoff"))
+                    .is_none_or(|v| v != "True")
+            })
+            .filter_map(|c| c.id)
+            .collect())
+    }
+
+    /// The containers of a compose project (optionally one service), one-off runs excluded.
+    pub async fn containers(&self, project: &str, service: Option<&str>) -> Result<Vec<Container>> {
         let mut out = Vec::new();
-        for c in list {
-            let oneoff = c
-                .labels
-                .as_ref()
-                .and_then(|l| l.get("com.docker.compose.oneoff"))
-                .is_some_and(|v| v == "True");
-            if oneoff {
-                continue;
-            }
-            if let Some(id) = c.id {
-                if let Some(container) = self.container(&id).await? {
-                    out.push(container);
-                }
+        for id in self.compose_container_ids(project, service).await? {
+            if let Some(container) = self.container(&id).await? {
+                out.push(container);
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest};
 use bollard::query_parameters::{
-    EventsOptions, InspectContainerOptions, ListContainersOptions, ListNetworksOptions,
-    RemoveContainerOptions, StopContainerOptions,
+    EventsOptions, InspectContainerOptions, ListNetworksOptions, RemoveContainerOptions,
+    StopContainerOptions,
 };
 use futures_util::{Stream, StreamExt};
 
@@ -37,26 +37,8 @@ pub struct Replica {
 impl Docker {
     /// The containers of one compose service (one-off runs excluded), by number.
     pub async fn replicas(&self, project: &str, service: &str) -> Result<Vec<Replica>> {
-        let labels = vec![
-            format!("com.docker.compose.project={project}"),
-            format!("com.docker.compose.service={service}"),
-            "com.docker.compose.oneoff=False".to_string(),
-        ];
-        let filters: HashMap<String, Vec<String>> =
-            [("label".to_string(), labels)].into_iter().collect();
-        let opts = ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        };
-        let list = self
-            .api()
-            .list_containers(Some(opts))
-            .await
-            .map_err(|e| docker_err("list containers", e))?;
         let mut out = Vec::new();
-        for c in list {
-            let Some(id) = c.id else { continue };
+        for id in self.compose_container_ids(project, Some(service)).await? {
             let inspected = match self
                 .api()
                 .inspect_container(&id, None::<InspectContainerOptions>)

@@ -114,58 +114,20 @@ impl Stack {
 
     /// (Re)write the compose file and slipway.toml from the stack's settings.
     pub fn write(&self) {
-        let compose = format!(
-            r#"services:
-  api:
-    image: {api}:v1
-    ports: ["127.0.0.1:{port}:8080"]
-    depends_on: [cache]
-  web:
-    image: {web}:v1
-  cache:
-    image: {base}
-    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
-"#,
-            api = self.repo("api"),
-            web = self.repo("web"),
-            port = self.port,
-            base = fixture::BASE_IMAGE
-        );
-        let config = format!(
-            r#"project = "{name}"
-compose_files = ["docker-compose.yml"]
-
-[deploy]
-health_timeout = "{timeout}"
-readiness_delay = "1s"
-keep_releases = {keep}
-
-[environments.test]
-url = "http://127.0.0.1:{port}"
-
-[services.api]
-health = {{ http = "{{url}}/health", expect_json = {{ "$.status" = "ok" }} }}
-
-[services.web]
-
-[[smoke]]
-name = "api health"
-http = "{{url}}/health"
-expect_json = {{ "$.status" = "ok" }}
-
-[[smoke]]
-name = "core API"
-http = "{{url}}/smoke"
-expect_json = {{ "$.status" = "ok" }}
-{extra}"#,
-            name = self.name,
-            timeout = self.health_timeout,
-            keep = self.keep_releases,
-            port = self.port,
-            extra = self.extra_config
-        );
-        std::fs::write(self.path().join("docker-compose.yml"), compose).expect("compose file");
-        std::fs::write(self.config_path(), config).expect("config");
+        let (api, web) = (self.repo("api"), self.repo("web"));
+        fixture::Stack {
+            project: &self.name,
+            env: "test",
+            api_repo: &api,
+            web_repo: &web,
+            port: self.port,
+            health_timeout: &self.health_timeout,
+            keep_releases: self.keep_releases,
+            web_after_api: false,
+            extra_config: &self.extra_config,
+        }
+        .write(self.path())
+        .expect("stack files");
     }
 
     /// Build and push `service:tag`; returns the image ID a deploy must run.
@@ -207,6 +169,25 @@ expect_json = {{ "$.status" = "ok" }}
         };
         eprintln!("$ slipway {}\n{}{}", args.join(" "), run.stderr, run.stdout);
         run
+    }
+
+    /// Start `slipway deploy --tag TAG` in the background (stderr piped).
+    pub fn spawn_deploy(&self, tag: &str) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_slipway"))
+            .arg("--config")
+            .arg(self.config_path())
+            .args(["deploy", "--tag", tag])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn slipway")
+    }
+
+    /// Until a running slipway holds this stack's environment lock.
+    pub fn wait_for_lock(&self) {
+        self.wait_until("a deploy to hold the lock", Duration::from_secs(30), || {
+            !self.slipway(&["status", "--json"]).json()["locked"].is_null()
+        });
     }
 
     pub fn deploy(&self, tag: &str) -> Run {

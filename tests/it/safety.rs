@@ -1,8 +1,5 @@
 //! Locks: a second run while one deploys exits 4 and names the holder.
 
-use std::process::Command;
-use std::time::Duration;
-
 use slipway::fixture::App;
 
 use crate::harness::Stack;
@@ -17,18 +14,8 @@ fn a_second_deploy_while_one_runs_exits_4() {
     stack.publish("web", "v2", App::new("v2"));
     assert_eq!(stack.deploy("v1").code, 0);
 
-    let mut first = Command::new(env!("CARGO_BIN_EXE_slipway"))
-        .arg("--config")
-        .arg(stack.config_path())
-        .args(["deploy", "--tag", "v2"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    stack.wait_until(
-        "the first deploy to hold the lock",
-        Duration::from_secs(30),
-        || !stack.slipway(&["status", "--json"]).json()["locked"].is_null(),
-    );
+    let mut first = stack.spawn_deploy("v2");
+    stack.wait_for_lock();
     let second = stack.deploy("v2");
     assert_eq!(second.code, 4, "{}", second.stderr);
     assert!(
@@ -51,18 +38,8 @@ fn wait_queues_behind_a_running_deploy() {
     let api2 = stack.publish("api", "v2", slow);
     stack.publish("web", "v2", App::new("v2"));
 
-    let mut first = Command::new(env!("CARGO_BIN_EXE_slipway"))
-        .arg("--config")
-        .arg(stack.config_path())
-        .args(["deploy", "--tag", "v1"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    stack.wait_until(
-        "the first deploy to hold the lock",
-        Duration::from_secs(30),
-        || !stack.slipway(&["status", "--json"]).json()["locked"].is_null(),
-    );
+    let mut first = stack.spawn_deploy("v1");
+    stack.wait_for_lock();
     let second = stack.slipway(&["deploy", "--tag", "v2", "--wait", "2m"]);
     assert_eq!(second.code, 0, "{}", second.stderr);
     assert!(

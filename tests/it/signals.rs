@@ -2,7 +2,6 @@
 //! the health wait, the registry gone, a Docker daemon that answers errors.
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use slipway::fixture::{self, App, Registry};
@@ -16,16 +15,6 @@ fn slow_v2(stack: &Stack) -> String {
     let id = stack.publish("api", "v2", slow);
     stack.publish("web", "v2", App::new("v2"));
     id
-}
-
-fn spawn_deploy(stack: &Stack, tag: &str) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_slipway"))
-        .arg("--config")
-        .arg(stack.config_path())
-        .args(["deploy", "--tag", tag])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn")
 }
 
 /// Until the new (slow-booting) api container runs and is still starting.
@@ -53,7 +42,7 @@ fn sigterm_mid_deploy_rolls_back_and_exits_1() {
     let (api1, web1) = stack.publish_good("v1");
     let new_api = slow_v2(&stack);
     assert_eq!(stack.deploy("v1").code, 0);
-    let mut child = spawn_deploy(&stack, "v2");
+    let mut child = stack.spawn_deploy("v2");
     wait_for_health_step(&stack, &new_api);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -84,7 +73,7 @@ fn a_second_signal_exits_at_once_and_recover_finishes() {
     let (api1, _) = stack.publish_good("v1");
     let new_api = slow_v2(&stack);
     assert_eq!(stack.deploy("v1").code, 0);
-    let mut child = spawn_deploy(&stack, "v2");
+    let mut child = stack.spawn_deploy("v2");
     wait_for_health_step(&stack, &new_api);
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     std::thread::sleep(Duration::from_millis(50));
@@ -108,7 +97,7 @@ fn a_container_killed_during_the_health_wait_is_rolled_back() {
     let (api1, web1) = stack.publish_good("v1");
     let new_api = slow_v2(&stack);
     assert_eq!(stack.deploy("v1").code, 0);
-    let mut child = spawn_deploy(&stack, "v2");
+    let mut child = stack.spawn_deploy("v2");
     wait_for_health_step(&stack, &new_api);
     let api = stack.container("api").expect("api");
     docker(&["kill", &api]);
