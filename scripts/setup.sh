@@ -4,7 +4,8 @@
 #   2. Compose v2 as a docker CLI plugin (Debian 13's docker-compose .deb, fetched
 #      without touching the machine's apt sources)
 #   3. the `docker-registry` binary (Distribution 2.8), with the packaged service kept off
-#   4. a statically linked /bin/busybox (busybox-static)
+#   4. a statically linked /bin/busybox (busybox-static); sshd and iproute2 for
+#      the test hosts of scripts/hosts.sh (the packaged ssh service never started)
 #   5. the base image slipway-fixture/busybox:1, imported from a tar (no network)
 # Idempotent: every step is skipped when already done. Progress goes to stderr.
 #
@@ -224,6 +225,30 @@ step_registry() {
     log "docker-registry installed ok (packaged service disabled)"
 }
 
+# ---------------------------------------------------------------- 4b. sshd for test hosts
+# scripts/hosts.sh runs one sshd per test host on an address of its own; the
+# packaged service must never start (it would listen on every address).
+step_sshd() {
+    if [ -x /usr/sbin/sshd ] && command -v ip >/dev/null 2>&1; then
+        log "sshd and iproute2 ok"; return
+    fi
+    need_root "openssh-server (sshd for the test hosts) is missing"
+    log "installing openssh-server and iproute2 (service not started)"
+    local policy=/usr/sbin/policy-rc.d made=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 0755 "$policy"
+        made=1
+    fi
+    apt_install openssh-server iproute2
+    [ "$made" -eq 0 ] || rm -f "$policy"
+    if command -v systemctl >/dev/null 2>&1; then
+        systemctl disable --now ssh >/dev/null 2>&1 || true
+    fi
+    [ -x /usr/sbin/sshd ] || die "sshd missing after installing openssh-server"
+    log "openssh-server installed ok (service not started)"
+}
+
 # ---------------------------------------------------------------- 4. busybox-static
 busybox_static() {
     [ -x /bin/busybox ] || return 1
@@ -271,5 +296,6 @@ step_docker
 step_compose
 step_registry
 step_busybox
+step_sshd
 step_image
 log "ready"
