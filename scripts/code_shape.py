@@ -5,7 +5,10 @@ uses A). Reads src/ as text: a `fn` runs from its signature to the brace
 that closes its body; a module uses another when it names `crate::x::y` or
 `super::y` in a `use` or a path. Test modules (`mod tests`) are left out.
 
-    python3 scripts/code_shape.py [--top N]
+    python3 scripts/code_shape.py [--top N] [--depth D]
+
+--depth 1 looks at top-level modules only (config, notify, pipeline, …):
+`config::notify` using `notify` and `notify` using `config` is then a circle.
 """
 import os
 import re
@@ -83,6 +86,9 @@ def main():
     top = 10
     if "--top" in sys.argv:
         top = int(sys.argv[sys.argv.index("--top") + 1])
+    depth = None
+    if "--depth" in sys.argv:
+        depth = int(sys.argv[sys.argv.index("--depth") + 1])
     mods = {}
     fns = []
     for mod, path in modules():
@@ -102,6 +108,12 @@ def main():
         # a module does not "use" its own parent through `super::` for a cycle
         deps = {d for d in deps if not mod.startswith(d + "::")}
         graph[mod] = deps
+    if depth:
+        cut = lambda m: "::".join(m.split("::")[:depth])
+        collapsed = {}
+        for mod, deps in graph.items():
+            collapsed.setdefault(cut(mod), set()).update(cut(d) for d in deps if cut(d) != cut(mod))
+        graph = collapsed
     # Strongly connected components (Tarjan).
     index, low, stack, on, sccs, counter = {}, {}, [], set(), [], [0]
 

@@ -22,6 +22,7 @@ pub mod pipeline;
 pub mod probe;
 pub mod settings;
 pub mod state;
+pub mod suggest;
 
 use std::process::ExitCode;
 

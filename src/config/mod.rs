@@ -23,6 +23,7 @@ use serde_json_path::JsonPath;
 
 use crate::error::{Error, Result};
 use crate::probe::predicate::Predicate;
+pub use crate::suggest::did_you_mean;
 use raw::{RawConfig, RawHttpHealth, RawKnobs, S};
 
 pub use hooks::{Hook, HookPoint, Hooks};
@@ -290,15 +291,6 @@ impl Source<'_> {
             None => key.to_string(),
         })
     }
-}
-
-pub fn did_you_mean<'a>(given: &str, options: impl Iterator<Item = &'a str>) -> String {
-    options
-        .map(|o| (strsim::levenshtein(given, o), o))
-        .filter(|(d, o)| *d <= 2.max(o.len() / 3))
-        .min()
-        .map(|(_, o)| format!(" (did you mean `{o}`?)"))
-        .unwrap_or_default()
 }
 
 fn duration(src: &Source, key: &str, v: &S<String>) -> Result<Duration> {

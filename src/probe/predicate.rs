@@ -178,7 +178,7 @@ fn parse_op(key: &str, v: &toml::Value) -> Result<Op, String> {
                 return Err(format!(
                     "`type` is one of {}{}",
                     TYPES.join(", "),
-                    crate::config::did_you_mean(&t, TYPES.iter().copied())
+                    crate::suggest::did_you_mean(&t, TYPES.iter().copied())
                 ));
             }
             Op::Type(t)
@@ -191,7 +191,7 @@ fn parse_op(key: &str, v: &toml::Value) -> Result<Op, String> {
             return Err(format!(
                 "unknown operator `{other}` (operators: {}){}",
                 OPERATORS.join(", "),
-                crate::config::did_you_mean(other, OPERATORS.iter().copied())
+                crate::suggest::did_you_mean(other, OPERATORS.iter().copied())
             ))
         }
     })
@@ -288,138 +288,96 @@ fn fmt_num(n: f64) -> String {
     }
 }
 
+/// One operator against the actual value: whether it holds, and if not, what
+/// was expected and what was seen, in words.
 fn judge_op(op: &Op, actual: Option<&Value>, vars: &Vars) -> Result<(), Miss> {
-    let miss = |expected: String, actual_text: String| Miss {
-        expected,
-        actual: actual_text,
-    };
-    let got = || show_actual(actual);
-    match op {
-        Op::Exists(want) => {
-            if actual.is_some() == *want {
-                Ok(())
-            } else if *want {
-                Err(miss("to exist".into(), "nothing".into()))
-            } else {
-                Err(miss("nothing".into(), got()))
-            }
-        }
-        Op::Equals(want) => {
-            let want = expand(want, vars);
-            if actual == Some(&want) {
-                Ok(())
-            } else {
-                Err(miss(show(&want), got()))
-            }
-        }
-        Op::NotEquals(want) => {
-            let want = expand(want, vars);
-            if actual != Some(&want) {
-                Ok(())
-            } else {
-                Err(miss(format!("not {}", show(&want)), got()))
-            }
-        }
+    if holds(op, actual, vars)? {
+        return Ok(());
+    }
+    Err(Miss {
+        expected: expected(op, vars),
+        actual: seen(op, actual),
+    })
+}
+
+fn holds(op: &Op, actual: Option<&Value>, vars: &Vars) -> Result<bool, Miss> {
+    Ok(match op {
+        Op::Exists(want) => actual.is_some() == *want,
+        Op::Equals(want) => actual == Some(&expand(want, vars)),
+        Op::NotEquals(want) => actual != Some(&expand(want, vars)),
         Op::Gt(n) | Op::Gte(n) | Op::Lt(n) | Op::Lte(n) => {
-            let (sym, ok): (&str, fn(f64, f64) -> bool) = match op {
-                Op::Gt(_) => (">", |a, b| a > b),
-                Op::Gte(_) => (">=", |a, b| a >= b),
-                Op::Lt(_) => ("<", |a, b| a < b),
-                _ => ("<=", |a, b| a <= b),
-            };
-            match actual.and_then(as_number) {
-                Some(a) if ok(a, *n) => Ok(()),
-                _ => Err(miss(format!("{sym} {}", fmt_num(*n)), got())),
-            }
+            actual.and_then(as_number).is_some_and(|a| match op {
+                Op::Gt(_) => a > *n,
+                Op::Gte(_) => a >= *n,
+                Op::Lt(_) => a < *n,
+                _ => a <= *n,
+            })
         }
-        Op::Contains(want) | Op::NotContains(want) => {
-            let want = expand(want, vars);
-            let has = actual.is_some_and(|a| contains(a, &want));
-            let positive = matches!(op, Op::Contains(_));
-            if has == positive {
-                Ok(())
-            } else {
-                let neg = if positive { "" } else { "not " };
-                Err(miss(format!("{neg}to contain {}", show(&want)), got()))
-            }
+        Op::Contains(want) => actual.is_some_and(|a| contains(a, &expand(want, vars))),
+        Op::NotContains(want) => !actual.is_some_and(|a| contains(a, &expand(want, vars))),
+        Op::StartsWith(s) => {
+            matches!(actual, Some(Value::String(a)) if a.starts_with(&vars.expand(s)))
         }
-        Op::StartsWith(s) | Op::EndsWith(s) => {
-            let want = vars.expand(s);
-            let start = matches!(op, Op::StartsWith(_));
-            let ok = match actual {
-                Some(Value::String(a)) if start => a.starts_with(&want),
-                Some(Value::String(a)) => a.ends_with(&want),
-                _ => false,
-            };
-            if ok {
-                Ok(())
-            } else {
-                let how = if start { "start" } else { "end" };
-                Err(miss(
-                    format!("to {how} with {}", show(&Value::String(want))),
-                    got(),
-                ))
-            }
-        }
+        Op::EndsWith(s) => matches!(actual, Some(Value::String(a)) if a.ends_with(&vars.expand(s))),
         Op::Matches(pattern) => {
-            let source = vars.expand_regex(pattern);
-            let re = regex::Regex::new(&source).map_err(|e| {
-                miss(
-                    format!("to match /{pattern}/"),
-                    format!("an invalid pattern ({e})"),
-                )
+            let re = regex::Regex::new(&vars.expand_regex(pattern)).map_err(|e| Miss {
+                expected: format!("to match /{pattern}/"),
+                actual: format!("an invalid pattern ({e})"),
             })?;
-            let ok = match actual {
+            match actual {
                 Some(Value::String(a)) => re.is_match(a),
                 Some(Value::Number(n)) => re.is_match(&n.to_string()),
                 _ => false,
-            };
-            if ok {
-                Ok(())
-            } else {
-                Err(miss(format!("to match /{source}/"), got()))
             }
         }
-        Op::Count(n) => match actual.and_then(count_of) {
-            Some(c) if c == *n => Ok(()),
-            Some(c) => Err(miss(format!("count {n}"), format!("count {c}"))),
-            None => Err(miss(format!("count {n}"), got())),
+        Op::Count(n) => actual.and_then(count_of) == Some(*n),
+        Op::Type(t) => actual.is_some_and(|a| {
+            let at = type_of(a);
+            at == t || (t == "number" && at == "integer")
+        }),
+        Op::OneOf(items) => actual.is_some_and(|a| items.iter().any(|v| expand(v, vars) == *a)),
+    })
+}
+
+/// What the operator wanted, as a failure message says it.
+fn expected(op: &Op, vars: &Vars) -> String {
+    match op {
+        Op::Exists(true) => "to exist".into(),
+        Op::Exists(false) => "nothing".into(),
+        Op::Equals(want) => show(&expand(want, vars)),
+        Op::NotEquals(want) => format!("not {}", show(&expand(want, vars))),
+        Op::Gt(n) => format!("> {}", fmt_num(*n)),
+        Op::Gte(n) => format!(">= {}", fmt_num(*n)),
+        Op::Lt(n) => format!("< {}", fmt_num(*n)),
+        Op::Lte(n) => format!("<= {}", fmt_num(*n)),
+        Op::Contains(want) => format!("to contain {}", show(&expand(want, vars))),
+        Op::NotContains(want) => format!("not to contain {}", show(&expand(want, vars))),
+        Op::StartsWith(s) => format!("to start with {}", show(&Value::String(vars.expand(s)))),
+        Op::EndsWith(s) => format!("to end with {}", show(&Value::String(vars.expand(s)))),
+        Op::Matches(pattern) => format!("to match /{}/", vars.expand_regex(pattern)),
+        Op::Count(n) => format!("count {n}"),
+        Op::Type(t) => format!("a {t}"),
+        Op::OneOf(items) => format!(
+            "one of {}",
+            items
+                .iter()
+                .map(|v| show(&expand(v, vars)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// What was seen, in the terms of the operator (a count, a type, a value).
+fn seen(op: &Op, actual: Option<&Value>) -> String {
+    match (op, actual) {
+        (Op::Exists(true), _) | (_, None) => "nothing".into(),
+        (Op::Count(_), Some(a)) => match count_of(a) {
+            Some(c) => format!("count {c}"),
+            None => show_actual(actual),
         },
-        Op::Type(t) => {
-            let ok = match actual {
-                Some(a) => {
-                    let at = type_of(a);
-                    at == t || (t == "number" && at == "integer")
-                }
-                None => false,
-            };
-            if ok {
-                Ok(())
-            } else {
-                let what = actual.map_or("nothing", type_of);
-                Err(miss(
-                    format!("a {t}"),
-                    match actual {
-                        Some(a) => format!("a {what} ({})", show(a)),
-                        None => "nothing".into(),
-                    },
-                ))
-            }
-        }
-        Op::OneOf(items) => {
-            let items: Vec<Value> = items.iter().map(|v| expand(v, vars)).collect();
-            if actual.is_some_and(|a| items.contains(a)) {
-                Ok(())
-            } else {
-                Err(miss(
-                    format!(
-                        "one of {}",
-                        items.iter().map(show).collect::<Vec<_>>().join(", ")
-                    ),
-                    got(),
-                ))
-            }
-        }
+        (Op::Type(_), Some(a)) => format!("a {} ({})", type_of(a), show(a)),
+        _ => show_actual(actual),
     }
 }
 
