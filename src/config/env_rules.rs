@@ -296,6 +296,74 @@ fn environments(
     Ok(Some(v.get_ref().clone()))
 }
 
+/// The rules of one `[env_rules.vars.NAME]` table, checked.
+fn var_rules(src: &Source, key: &str, name: &S<String>, r: &RawVarRule) -> Result<Vec<Rule>> {
+    let var = name.get_ref();
+    let mut rules = Vec::new();
+    if r.required == Some(true) {
+        rules.push(Rule::Required);
+    }
+    if let Some(n) = &r.min_length {
+        if *n.get_ref() < 1 {
+            return src.err(n.span(), format!("{key}.min_length: must be 1 or more"));
+        }
+        rules.push(Rule::MinLength(*n.get_ref() as usize));
+    }
+    if let Some(v) = &r.equals {
+        rules.push(Rule::Equals(v.clone()));
+    }
+    if let Some(v) = &r.not_equals {
+        rules.push(Rule::NotEquals(v.list()));
+    }
+    if let Some(v) = &r.one_of {
+        if v.get_ref().is_empty() {
+            return src.err(v.span(), format!("{key}.one_of: list at least one value"));
+        }
+        rules.push(Rule::OneOf(v.get_ref().clone()));
+    }
+    if let Some(v) = &r.distinct_from {
+        let others = v.get_ref().list();
+        for o in &others {
+            check_var_name(o)
+                .or_else(|m| src.err(v.span(), format!("{key}.distinct_from: {m}")))?;
+            if o == var {
+                return src.err(
+                    v.span(),
+                    format!("{key}.distinct_from: a variable is never distinct from itself"),
+                );
+            }
+        }
+        rules.push(Rule::DistinctFrom(others));
+    }
+    if r.not_default == Some(true) {
+        rules.push(Rule::NotDefault);
+    }
+    match &r.url {
+        Some(RawUrl::Any(true)) => rules.push(Rule::Url(Vec::new())),
+        Some(RawUrl::Schemes(s)) => rules.push(Rule::Url(s.clone())),
+        _ => {}
+    }
+    if let Some(p) = &r.matches {
+        regex::Regex::new(p.get_ref()).or_else(|e| {
+            src.err(
+                p.span(),
+                format!("{key}.matches: not a regular expression: {e}"),
+            )
+        })?;
+        rules.push(Rule::Matches(p.get_ref().clone()));
+    }
+    if let Some(v) = &r.not_contains {
+        rules.push(Rule::NotContains(v.list()));
+    }
+    if rules.is_empty() {
+        return src.err(
+            name.span(),
+            format!("{key}: no rule given (use required, min_length, equals, not_equals, one_of, distinct_from, not_default, url, matches, not_contains)"),
+        );
+    }
+    Ok(rules)
+}
+
 pub(super) fn build(
     src: &Source,
     raw: Option<&RawEnvRules>,
@@ -335,68 +403,7 @@ pub(super) fn build(
         let var = name.get_ref();
         let key = format!("env_rules.vars.{var}");
         check_var_name(var).or_else(|m| src.err(name.span(), format!("{key}: {m}")))?;
-        let mut rules = Vec::new();
-        if r.required == Some(true) {
-            rules.push(Rule::Required);
-        }
-        if let Some(n) = &r.min_length {
-            if *n.get_ref() < 1 {
-                return src.err(n.span(), format!("{key}.min_length: must be 1 or more"));
-            }
-            rules.push(Rule::MinLength(*n.get_ref() as usize));
-        }
-        if let Some(v) = &r.equals {
-            rules.push(Rule::Equals(v.clone()));
-        }
-        if let Some(v) = &r.not_equals {
-            rules.push(Rule::NotEquals(v.list()));
-        }
-        if let Some(v) = &r.one_of {
-            if v.get_ref().is_empty() {
-                return src.err(v.span(), format!("{key}.one_of: list at least one value"));
-            }
-            rules.push(Rule::OneOf(v.get_ref().clone()));
-        }
-        if let Some(v) = &r.distinct_from {
-            let others = v.get_ref().list();
-            for o in &others {
-                check_var_name(o)
-                    .or_else(|m| src.err(v.span(), format!("{key}.distinct_from: {m}")))?;
-                if o == var {
-                    return src.err(
-                        v.span(),
-                        format!("{key}.distinct_from: a variable is never distinct from itself"),
-                    );
-                }
-            }
-            rules.push(Rule::DistinctFrom(others));
-        }
-        if r.not_default == Some(true) {
-            rules.push(Rule::NotDefault);
-        }
-        match &r.url {
-            Some(RawUrl::Any(true)) => rules.push(Rule::Url(Vec::new())),
-            Some(RawUrl::Schemes(s)) => rules.push(Rule::Url(s.clone())),
-            _ => {}
-        }
-        if let Some(p) = &r.matches {
-            regex::Regex::new(p.get_ref()).or_else(|e| {
-                src.err(
-                    p.span(),
-                    format!("{key}.matches: not a regular expression: {e}"),
-                )
-            })?;
-            rules.push(Rule::Matches(p.get_ref().clone()));
-        }
-        if let Some(v) = &r.not_contains {
-            rules.push(Rule::NotContains(v.list()));
-        }
-        if rules.is_empty() {
-            return src.err(
-                name.span(),
-                format!("{key}: no rule given (use required, min_length, equals, not_equals, one_of, distinct_from, not_default, url, matches, not_contains)"),
-            );
-        }
+        let rules = var_rules(src, &key, name, r)?;
         let envs = match &r.environments {
             Some(_) => environments(src, &key, &r.environments, known_envs)?,
             None => scope.clone(),
@@ -440,6 +447,66 @@ fn quoted(list: &[String]) -> String {
         .join(", ")
 }
 
+/// What is wrong with a set `value` under one rule, in words that never
+/// repeat the value (empty: the rule holds).
+fn broken(rule: &Rule, value: &str, file: &EnvFile) -> Vec<String> {
+    let fails = |bad: bool, message: String| if bad { vec![message] } else { Vec::new() };
+    match rule {
+        Rule::Required => Vec::new(),
+        Rule::MinLength(n) => fails(
+            value.chars().count() < *n,
+            format!("must be at least {n} characters long"),
+        ),
+        Rule::Equals(want) => fails(value != want, format!("must be `{want}`")),
+        Rule::NotEquals(bad) => fails(
+            bad.iter().any(|b| b == value),
+            format!("must not be {}", quoted(bad)),
+        ),
+        Rule::OneOf(ok) => fails(
+            !ok.iter().any(|o| o == value),
+            format!("must be one of {}", quoted(ok)),
+        ),
+        Rule::DistinctFrom(others) => others
+            .iter()
+            .filter(|o| file.get(o).and_then(|e| e.value.as_deref()) == Some(value))
+            .map(|o| format!("must differ from {o} (they are the same)"))
+            .collect(),
+        Rule::NotDefault => {
+            let url_password = reqwest::Url::parse(value)
+                .ok()
+                .and_then(|u| u.password().map(str::to_string));
+            if is_default(value) {
+                vec!["is a well-known default or placeholder; set a unique value".into()]
+            } else {
+                fails(
+                    url_password.is_some_and(|pw| is_default(&pw)),
+                    "holds a URL whose password is a well-known default or placeholder".into(),
+                )
+            }
+        }
+        Rule::Url(schemes) => match reqwest::Url::parse(value) {
+            Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => fails(
+                !schemes.is_empty() && !schemes.iter().any(|s| s == u.scheme()),
+                format!(
+                    "must be a URL with scheme {} (it has `{}`)",
+                    schemes.join(" or "),
+                    u.scheme()
+                ),
+            ),
+            _ => vec!["is not a URL (scheme://host…)".into()],
+        },
+        Rule::Matches(p) => fails(
+            regex::Regex::new(p).is_ok_and(|re| !re.is_match(value)),
+            format!("does not match /{p}/"),
+        ),
+        Rule::NotContains(bad) => bad
+            .iter()
+            .filter(|b| value.contains(b.as_str()))
+            .map(|b| format!("must not contain `{b}`"))
+            .collect(),
+    }
+}
+
 /// Every rule that applies to `env`, checked against `file`.
 pub fn check(rules: &EnvRules, env: &str, file: &EnvFile) -> Vec<Violation> {
     let mut out: Vec<Violation> = file
@@ -481,79 +548,8 @@ pub fn check(rules: &EnvRules, env: &str, file: &EnvFile) -> Vec<Violation> {
             }
         };
         for rule in &vr.rules {
-            match rule {
-                Rule::Required => {}
-                Rule::MinLength(n) => {
-                    if value.chars().count() < *n {
-                        push(rule, format!("must be at least {n} characters long"));
-                    }
-                }
-                Rule::Equals(want) => {
-                    if value != want {
-                        push(rule, format!("must be `{want}`"));
-                    }
-                }
-                Rule::NotEquals(bad) => {
-                    if bad.iter().any(|b| b == value) {
-                        push(rule, format!("must not be {}", quoted(bad)));
-                    }
-                }
-                Rule::OneOf(ok) => {
-                    if !ok.iter().any(|o| o == value) {
-                        push(rule, format!("must be one of {}", quoted(ok)));
-                    }
-                }
-                Rule::DistinctFrom(others) => {
-                    for o in others {
-                        if file.get(o).and_then(|e| e.value.as_deref()) == Some(value) {
-                            push(rule, format!("must differ from {o} (they are the same)"));
-                        }
-                    }
-                }
-                Rule::NotDefault => {
-                    if is_default(value) {
-                        push(
-                            rule,
-                            "is a well-known default or placeholder; set a unique value".into(),
-                        );
-                    } else if let Some(pw) = reqwest::Url::parse(value)
-                        .ok()
-                        .and_then(|u| u.password().map(str::to_string))
-                    {
-                        if is_default(&pw) {
-                            push(
-                                rule,
-                                "holds a URL whose password is a well-known default or placeholder"
-                                    .into(),
-                            );
-                        }
-                    }
-                }
-                Rule::Url(schemes) => match reqwest::Url::parse(value) {
-                    Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => {
-                        if !schemes.is_empty() && !schemes.iter().any(|s| s == u.scheme()) {
-                            push(
-                                rule,
-                                format!(
-                                    "must be a URL with scheme {} (it has `{}`)",
-                                    schemes.join(" or "),
-                                    u.scheme()
-                                ),
-                            );
-                        }
-                    }
-                    _ => push(rule, "is not a URL (scheme://host…)".into()),
-                },
-                Rule::Matches(p) => {
-                    if regex::Regex::new(p).is_ok_and(|re| !re.is_match(value)) {
-                        push(rule, format!("does not match /{p}/"));
-                    }
-                }
-                Rule::NotContains(bad) => {
-                    for b in bad.iter().filter(|b| value.contains(b.as_str())) {
-                        push(rule, format!("must not contain `{b}`"));
-                    }
-                }
+            for message in broken(rule, value, file) {
+                push(rule, message);
             }
         }
     }
