@@ -30,9 +30,35 @@ pub async fn run(out: Printer, keep: bool, clean_only: bool) -> Result<()> {
         return Ok(());
     }
     let started = std::time::Instant::now();
+    let registry = set_up(&docker, &out).await?;
+    let result = async {
+        start_cache().await?;
+        tell_the_story(&out).await
+    }
+    .await;
+    if keep {
+        out.line(format!(
+            "\nthe demo stack is still running (project {PROJECT}, config {}); remove it with `slipway demo --clean`",
+            demo_dir().join("slipway.toml").display()
+        ));
+    } else {
+        clean(&docker).await;
+    }
+    drop(registry);
+    result?;
+    out.line(format!(
+        "\ndemo finished in {:.0}s",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// A loopback registry holding api and web v1..v3 (v3's core API broken),
+/// and the project folder. The registry lives as long as the returned value.
+async fn set_up(docker: &Docker, out: &Printer) -> Result<Registry> {
     let step = out.step("setup");
     step.set("base image");
-    fixture::ensure_base(&docker).await?;
+    fixture::ensure_base(docker).await?;
     step.set("registry");
     let registry = Registry::start()?;
     let repo = |svc: &str| format!("{}/slipway-demo/{svc}", registry.addr);
@@ -43,33 +69,33 @@ pub async fn run(out: Printer, keep: bool, clean_only: bool) -> Result<()> {
         let mut api = App::new(v);
         // v3's core API is broken: healthy container, failing smoke test.
         api.smoke_ok = v != "v3";
-        publishes.push(fixture::publish(&docker, api, &api_repo, v));
-        publishes.push(fixture::publish(&docker, App::new(v), &web_repo, v));
+        publishes.push(fixture::publish(docker, api, &api_repo, v));
+        publishes.push(fixture::publish(docker, App::new(v), &web_repo, v));
     }
     futures_util::future::try_join_all(publishes).await?;
     let port = fixture::free_port()?;
     let dir = demo_dir();
-    write_project(&dir, &repo("api"), &repo("web"), port)?;
+    write_project(&dir, &api_repo, &web_repo, port)?;
     step.done(format!(
         "registry {}, images api+web v1..v3, project in {}",
         registry.addr,
         dir.display()
     ));
+    Ok(registry)
+}
 
-    // The database-like service slipway never touches.
-    let compose_up = Cmd::new("docker")
-        .args([
-            "compose",
-            "--project-name",
-            PROJECT,
-            "up",
-            "--detach",
-            "--",
-            "cache",
-        ])
-        .args(Vec::<String>::new());
-    let mut compose_up = compose_up;
-    compose_up.cwd = Some(dir.clone());
+/// The database-like service slipway never touches.
+async fn start_cache() -> Result<()> {
+    let mut compose_up = Cmd::new("docker").args([
+        "compose",
+        "--project-name",
+        PROJECT,
+        "up",
+        "--detach",
+        "--",
+        "cache",
+    ]);
+    compose_up.cwd = Some(demo_dir());
     let o = exec::run(&compose_up, std::time::Duration::from_secs(120))
         .await
         .map_err(|e| Error::env(format!("docker compose: {e}")))?;
@@ -79,8 +105,12 @@ pub async fn run(out: Printer, keep: bool, clean_only: bool) -> Result<()> {
             o.tail()
         )));
     }
+    Ok(())
+}
 
-    let config = Config::load(&dir.join("slipway.toml"))?;
+/// Deploy v1, v2, then v3 (rolled back), then `status` and `history`.
+async fn tell_the_story(out: &Printer) -> Result<()> {
+    let config = Config::load(&demo_dir().join("slipway.toml"))?;
     let env = config.environment(None)?.clone();
     let settings = || Settings {
         config: config.clone(),
@@ -97,45 +127,27 @@ pub async fn run(out: Printer, keep: bool, clean_only: bool) -> Result<()> {
             run_url: None,
         },
     };
-    let result = async {
-        for (tag, story) in [
-            ("v1", "first release"),
-            ("v2", "a good update: v1 becomes the way back"),
-            (
-                "v3",
-                "a release whose core API smoke test fails: slipway must put v2 back",
-            ),
-        ] {
-            out.line(format!("\n── deploy {tag}: {story}"));
-            match super::deploy::run(settings(), &deploy(tag)).await {
-                Ok(()) => {}
-                Err(e) if tag == "v3" && e.exit() == Exit::RolledBack => {
-                    out.line(format!("  exit 1 as expected: {e}"));
-                }
-                Err(e) => return Err(e),
+    for (tag, story) in [
+        ("v1", "first release"),
+        ("v2", "a good update: v1 becomes the way back"),
+        (
+            "v3",
+            "a release whose core API smoke test fails: slipway must put v2 back",
+        ),
+    ] {
+        out.line(format!("\n── deploy {tag}: {story}"));
+        match super::deploy::run(settings(), &deploy(tag)).await {
+            Ok(()) => {}
+            Err(e) if tag == "v3" && e.exit() == Exit::RolledBack => {
+                out.line(format!("  exit 1 as expected: {e}"));
             }
+            Err(e) => return Err(e),
         }
-        out.line("\n── slipway status");
-        super::status::run(settings()).await?;
-        out.line("\n── slipway history");
-        super::history::run(settings(), None)?;
-        Ok(())
     }
-    .await;
-    if keep {
-        out.line(format!(
-            "\nthe demo stack is still running (project {PROJECT}, config {}); remove it with `slipway demo --clean`",
-            dir.join("slipway.toml").display()
-        ));
-    } else {
-        clean(&docker).await;
-    }
-    drop(registry);
-    result?;
-    out.line(format!(
-        "\ndemo finished in {:.0}s",
-        started.elapsed().as_secs_f64()
-    ));
+    out.line("\n── slipway status");
+    super::status::run(settings()).await?;
+    out.line("\n── slipway history");
+    super::history::run(settings(), None)?;
     Ok(())
 }
 
