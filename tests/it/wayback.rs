@@ -119,6 +119,18 @@ fn projects_and_environments_sharing_repositories_keep_each_ones_way_back() {
         Some(published[2].0.clone())
     );
 
+    // `status` says which tags are each one's way back.
+    let tags_of = |stack: &Stack, env: &str| {
+        stack.slipway(&["status", "--env", env, "--json"]).json()["way_back_tags"].clone()
+    };
+    let own = |stack: &Stack, env: &str| format!("slipway-{}.{env}-rollback", stack.name);
+    assert_eq!(
+        tags_of(&a, "test"),
+        serde_json::json!([own(&a, "test"), "rollback"])
+    );
+    assert_eq!(tags_of(&a, "prod"), serde_json::json!([own(&a, "prod")]));
+    assert_eq!(tags_of(&b, "test"), serde_json::json!([own(&b, "test")]));
+
     // Every retained release of each can be rolled back to by ID.
     for (stack, env) in [(&a, "test"), (&b, "test"), (&a, "prod")] {
         let h = history(stack, env);
