@@ -137,7 +137,14 @@ pub fn may_move_plain_rollback(
         .map(|(t, _)| t.as_str())
         .collect();
     if holders.is_empty() {
-        !shared
+        // Unmarked (written before tags were namespaced): free for the sole
+        // user, or for the owner whose own tags alone mark that image.
+        let marks: Vec<&str> = tags_in_repo
+            .iter()
+            .filter(|(t, id)| id == at && t.starts_with("slipway-"))
+            .map(|(t, _)| t.as_str())
+            .collect();
+        !shared || (!marks.is_empty() && marks.iter().all(|t| !others(t, at)))
     } else {
         holders.contains(&owner.holder_tag().as_str())
     }
@@ -393,12 +400,23 @@ mod tests {
             &free_shared,
             foreign(&b)
         ));
-        // Before an upgrade: `:rollback` on an image no holder tag marks.
-        let legacy = tags(&[("rollback", "i1"), ("slipway-staging-1", "i1")]);
-        assert!(may_move_plain_rollback(&a, "rollback", &legacy, |_, _| {
-            false
-        }));
-        assert!(!may_move_plain_rollback(&b, "rollback", &legacy, |t, _| t.starts_with("slipway-")));
+        // Before an upgrade: `:rollback` on an image no holder tag marks; its
+        // old release tag says whose it was, even once the repository is shared.
+        let legacy = tags(&[
+            ("rollback", "i1"),
+            ("slipway-staging-1", "i1"),
+            ("slipway-b.staging-1", "i3"),
+        ]);
+        let a_legacy = |t: &str, id: &str| {
+            t.starts_with("slipway-") && !(t == "slipway-staging-1" && id == "i1")
+        };
+        assert!(may_move_plain_rollback(&a, "rollback", &legacy, a_legacy));
+        assert!(!may_move_plain_rollback(
+            &b,
+            "rollback",
+            &legacy,
+            foreign(&b)
+        ));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{image_id, Stack};
+use crate::harness::{docker, image_id, Stack};
 
 fn history(stack: &Stack, env: &str) -> Vec<Value> {
     let run = stack.slipway(&["history", "--env", env, "--json"]);
@@ -162,6 +162,69 @@ fn projects_and_environments_sharing_repositories_keep_each_ones_way_back() {
         let id = d["id"].as_str().unwrap_or_default().to_string();
         assert!(!a_needs.contains(&id), "B would delete A's {id}: {d}");
     }
+}
+
+/// Rewrite a stack's tags as slipway wrote them before namespacing:
+/// `slipway-<env>-<id>` release tags, no namespaced way-back or holder tag.
+fn as_before_upgrade(stack: &Stack, env: &str) {
+    let (_, list) = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let prefix = format!("slipway-{}.{env}-", stack.name);
+    for name in list.lines() {
+        let Some((repo, tag)) = name.rsplit_once(':') else {
+            continue;
+        };
+        if !repo.starts_with(&stack.repo_base) {
+            continue;
+        }
+        if let Some(rest) = tag.strip_prefix(&prefix) {
+            if rest.chars().all(|c| c.is_ascii_digit()) {
+                assert!(docker(&["tag", name, &format!("{repo}:slipway-{env}-{rest}")]).0);
+            }
+            assert!(docker(&["rmi", name]).0, "untag {name}");
+        }
+    }
+}
+
+#[test]
+fn tags_of_the_old_scheme_keep_working_after_an_upgrade() {
+    let mut a = Stack::new("upgrade-a");
+    a.keep_releases = 2;
+    a.write();
+    let b = Stack::sharing("upgrade-b", &a);
+    let v: Vec<(String, String)> = ["v1", "v2", "v3", "v4"]
+        .iter()
+        .map(|t| a.publish_good(t))
+        .collect();
+    assert_eq!(a.deploy("v1").code, 0);
+    assert_eq!(a.deploy("v2").code, 0);
+    as_before_upgrade(&a, "test");
+    let rollback = format!("{}:rollback", a.repo("api"));
+    assert_eq!(image_id(&rollback), Some(v[0].0.clone()));
+
+    // Another project arrives on the upgraded slipway: A's old tags are not its.
+    assert_eq!(b.deploy("v3").code, 0);
+    assert_eq!(
+        image_id(&v[0].0),
+        Some(v[0].0.clone()),
+        "B pruned A's way back"
+    );
+    assert_eq!(
+        image_id(&rollback),
+        Some(v[0].0.clone()),
+        "B moved A's :rollback"
+    );
+
+    // A upgrades: its old tags are its own, `:rollback` is still its.
+    assert_eq!(a.deploy("v4").code, 0);
+    assert_eq!(image_id(&rollback), Some(v[1].0.clone()));
+    assert_eq!(image_id(&way_back(&a, "test", "api")), Some(v[1].0.clone()));
+    // v1 was A's alone and is no longer retained: gone. B's live v3 stays.
+    assert_eq!(image_id(&v[0].0), None);
+    assert_eq!(image_id(&v[2].0), Some(v[2].0.clone()));
+    let run = a.slipway(&["rollback"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(a.running_image("api"), v[1].0);
+    assert_eq!(b.running_image("api"), v[2].0);
 }
 
 #[test]
