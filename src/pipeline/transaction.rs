@@ -427,7 +427,7 @@ pub struct Moved {
     before: Option<String>,
 }
 
-/// `:tag` names for messages, plain `:rollback` last.
+/// `:tag` names for messages, the plain `:rollback` first.
 fn way_back_names(ctx: &Ctx, moved: &[Moved]) -> String {
     let holder = ctx.owner().holder_tag();
     let mut names: Vec<&str> = moved
@@ -435,7 +435,7 @@ fn way_back_names(ctx: &Ctx, moved: &[Moved]) -> String {
         .map(|m| m.tag.as_str())
         .filter(|t| *t != holder)
         .collect();
-    names.sort_by_key(|t| (*t == ctx.env.rollback_tag, *t));
+    names.sort_by_key(|t| (*t != ctx.env.rollback_tag, *t));
     names.dedup();
     names
         .iter()
