@@ -23,6 +23,15 @@ pub async fn run(s: Settings, dry_run: bool) -> Result<()> {
     for d in &plan.delete {
         out.line(format!("  {verb} {} {}", short(&d.id), d.names.join(" ")));
     }
+    let untag = if dry_run { "would untag" } else { "untagged" };
+    for d in &plan.untag {
+        out.line(format!(
+            "  {untag} {} {} ({})",
+            short(&d.id),
+            d.names.join(" "),
+            d.reason
+        ));
+    }
     for d in &plan.keep {
         out.line(format!(
             "  kept    {} {} ({})",
@@ -32,9 +41,10 @@ pub async fn run(s: Settings, dry_run: bool) -> Result<()> {
         ));
     }
     out.line(format!(
-        "{} {} images, kept {}",
+        "{} {} images, {untag} {}, kept {}",
         verb,
         plan.delete.len(),
+        plan.untag.len(),
         plan.keep.len()
     ));
     Ok(())

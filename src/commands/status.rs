@@ -1,15 +1,17 @@
 //! `slipway status`: what runs now (read from Docker), the current and
-//! rollback releases, whether the rollback images still exist, and any held
-//! lock or unfinished deploy.
+//! rollback releases, whether the rollback images still exist and which tags
+//! name them, services that drifted from the live release, and any held lock
+//! or unfinished deploy.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::config::names::split_image;
 use crate::engine::Docker;
 use crate::error::Result;
 use crate::pipeline::context::state_dir;
-use crate::pipeline::plan;
+use crate::pipeline::plan::{self, Drift, Owner};
 use crate::settings::Settings;
 use crate::state::{EnvLock, LockInfo, LockState, Release, State};
 
@@ -19,10 +21,16 @@ struct Status {
     current: Option<Release>,
     rollback: Option<Release>,
     rollback_images_present: bool,
+    /// Tags that name the rollback release's images now (the way back):
+    /// this environment's own `slipway-<project>.<env>-rollback`, and the
+    /// plain `rollback_tag` while it is this environment's.
+    way_back_tags: Vec<String>,
     locked: Option<LockInfo>,
     stale_lock: Option<LockInfo>,
     unfinished: Option<Release>,
     services: BTreeMap<String, ServiceNow>,
+    /// Services whose running image is not the current release's.
+    drift: Vec<Drift>,
 }
 
 #[derive(Serialize)]
@@ -46,14 +54,45 @@ pub async fn run(s: Settings) -> Result<()> {
             rollback_images_present &= docker.image_id(&img.image_id).await?.is_some();
         }
     }
+    let owner = Owner::new(&s.config.project, &s.env.name);
+    let mut way_back_tags = Vec::new();
+    if let Some(r) = rollback.as_ref().filter(|_| rollback_images_present) {
+        // The plain tag is this environment's only where its holder tag is too.
+        let own = owner.way_back_tag();
+        let plain = s.env.rollback_tag.clone();
+        for (tag, needs) in [
+            (own.clone(), vec![own]),
+            (plain.clone(), vec![plain, owner.holder_tag()]),
+        ] {
+            let mut all = true;
+            for img in r.services.values() {
+                let repo = split_image(&img.image).0;
+                for t in &needs {
+                    all &= docker.image_id(&format!("{repo}:{t}")).await?.as_deref()
+                        == Some(img.image_id.as_str());
+                }
+            }
+            if all {
+                way_back_tags.push(tag);
+            }
+        }
+    }
     let (locked, stale_lock) = match EnvLock::inspect(&state_dir(&s.config), &s.env.name) {
         LockState::Free => (None, None),
         LockState::Held(i) => (Some(i), None),
         LockState::Stale(i) => (None, Some(i)),
     };
     let mut services = BTreeMap::new();
+    let mut running = BTreeMap::new();
     for name in s.config.services.keys() {
         let cs = docker.containers(&s.config.project, Some(name)).await?;
+        running.insert(
+            name.clone(),
+            cs.iter()
+                .filter(|c| c.state == "running")
+                .map(|c| c.image_id.clone())
+                .collect::<Vec<_>>(),
+        );
         let now = match cs.first() {
             None => ServiceNow {
                 image: None,
@@ -76,15 +115,22 @@ pub async fn run(s: Settings) -> Result<()> {
     let unfinished = plan::unfinished(&history)
         .filter(|_| locked.is_none())
         .cloned();
+    // A deploy under way changes containers on purpose: no drift then.
+    let drift = match &current {
+        Some(c) if locked.is_none() => plan::drift(c, &running),
+        _ => Vec::new(),
+    };
     let status = Status {
         env: s.env.name.clone(),
         current,
         rollback,
         rollback_images_present,
+        way_back_tags,
         locked,
         stale_lock,
         unfinished,
         services,
+        drift,
     };
     if s.out.json {
         s.out.json(&status);
@@ -118,6 +164,19 @@ fn print_human(s: &Status) {
         "  (IMAGES MISSING)"
     };
     println!("rollback     {}{present}", release_line(&s.rollback));
+    if !s.way_back_tags.is_empty() {
+        let tags: Vec<String> = s.way_back_tags.iter().map(|t| format!(":{t}")).collect();
+        println!("way back     {}", tags.join(", "));
+    }
+    if let Some(c) = &s.current {
+        for d in &s.drift {
+            println!(
+                "DRIFT        {}; changed outside slipway (the next deploy pins release {} as the way back)",
+                d.describe(c.id),
+                c.id
+            );
+        }
+    }
     if let Some(l) = &s.locked {
         println!(
             "locked       by {} (pid {} on {}, since {})",

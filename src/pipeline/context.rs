@@ -62,6 +62,9 @@ impl Ctx {
                 )));
             }
         }
+        super::plan::Owner::new(&cfg.project, &env.name)
+            .check()
+            .map_err(Error::Preflight)?;
         let compose = compose_for(&cfg, &env);
         // Independent checks, at once: they are on every deploy's critical
         // path. A missing Compose is reported before the model it cannot load.
@@ -138,6 +141,11 @@ impl Ctx {
                     .map_or(crate::config::Health::Auto, |s| s.health.clone()),
             })
             .collect()
+    }
+
+    /// Whose tags this environment writes on the engine.
+    pub fn owner(&self) -> super::plan::Owner {
+        super::plan::Owner::new(&self.cfg.project, &self.env.name)
     }
 
     pub fn managed_repos(&self) -> BTreeSet<String> {

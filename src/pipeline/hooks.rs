@@ -19,7 +19,6 @@ use crate::notify::Payload;
 use crate::probe::Vars;
 
 use super::context::Ctx;
-use super::plan;
 
 /// The variables a hook sees: the release's (from the event payload), the
 /// hook point, and the environment's URL.
@@ -185,7 +184,7 @@ fn pin(
         .repos
         .get(svc)
         .ok_or_else(|| format!("`{svc}` is not a deployed service"))?;
-    let image = format!("{repo}:{}", plan::release_tag(&ctx.env.name, id));
+    let image = format!("{repo}:{}", ctx.owner().release_tag(id));
     let release = payload.release.unwrap_or(id);
     let file = ctx
         .override_path(release)

@@ -109,6 +109,11 @@ pub async fn recover(ctx: &Ctx) -> Result<Recovered> {
         .journal(unfinished.id, "recover", &format!("{decision:?}"))?;
 
     if decision == Decision::Abort {
+        // It may have died after `pin`: the way-back tags name what preceded
+        // the live release again, as before it began.
+        if let Some(t) = &target {
+            retag_rollback(ctx, t).await;
+        }
         ctx.state.finish(
             unfinished.id,
             Status::Aborted,

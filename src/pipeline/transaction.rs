@@ -98,6 +98,11 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
         ),
         None => "no live release yet".to_string(),
     });
+    // Said before acting; the way back stays the last release that passed.
+    let drift = match &current {
+        Some(c) => find_drift(ctx, c).await,
+        None => Vec::new(),
+    };
     failpoint::hit("preflight:after");
 
     let tag = match &req.desired {
@@ -128,6 +133,9 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
             }
         }
     };
+    if !drift.is_empty() {
+        let _ = ctx.state.journal(release.id, "drift", &drift.join("; "));
+    }
     failpoint::hit("begin:after");
     ctx.out.line(format!(
         "  {} {} → release {}{}",
@@ -141,12 +149,15 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
     let mut life = Lifecycle::start(ctx, &release, &req.desired);
 
     // 2–3. Resolve the new images and pin the way back. Nothing running changes.
+    // The way-back tags as they were before `pin` moved them, to put back if
+    // the release is aborted before anything running changed.
+    let mut moved = Vec::new();
     let prepared = async {
         let images = resolve(ctx, release.id, &req.desired).await?;
         ctx.state.set_services(release.id, &images)?;
         failpoint::hit("pull:after");
         stop_if_interrupted()?;
-        pin(ctx, release.id, current.as_ref(), &images).await?;
+        moved = pin(ctx, release.id, current.as_ref(), &images).await?;
         failpoint::hit("pin:after");
         stop_if_interrupted()?;
         life.pre_deploy(ctx, &images).await?;
@@ -156,6 +167,7 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
     let images = match prepared {
         Ok(i) => i,
         Err(e) => {
+            put_back(ctx, &moved).await;
             let _ = ctx
                 .state
                 .finish(release.id, Status::Aborted, Some(&e.to_string()));
@@ -284,7 +296,7 @@ fn repo(ctx: &Ctx, svc: &str, image: &str) -> String {
 
 /// Give a release's images its immutable per-release tag.
 async fn tag_release(ctx: &Ctx, id: i64, images: &BTreeMap<String, ServiceImage>) -> Result<()> {
-    let tag = plan::release_tag(&ctx.env.name, id);
+    let tag = ctx.owner().release_tag(id);
     let tags = images.iter().map(|(svc, img)| {
         let (repo, tag) = (repo(ctx, svc, &img.image), &tag);
         async move { ctx.docker.tag(&img.image_id, &repo, tag).await }
@@ -363,20 +375,22 @@ async fn pull(ctx: &Ctx, id: i64, tag: &str) -> Result<BTreeMap<String, ServiceI
     Ok(images)
 }
 
-/// Step 3: the live release's images get `:rollback` and their release tag;
-/// the new images get theirs. Refuses if the way back is already gone.
+/// Step 3: the live release's images get the way-back tags and their release
+/// tag; the new images get theirs. Refuses if the way back is already gone.
+/// Returns the way-back tags it moved, as they were before.
 async fn pin(
     ctx: &Ctx,
     id: i64,
     current: Option<&Release>,
     images: &BTreeMap<String, ServiceImage>,
-) -> Result<()> {
+) -> Result<Vec<Moved>> {
     let step = ctx.out.step("pin");
     ctx.state.journal(
         id,
         "pin",
         &current.map(|c| c.id.to_string()).unwrap_or_default(),
     )?;
+    let mut moved = Vec::new();
     if let Some(c) = current {
         // All of the way back must be here before anything is tagged; the
         // engine calls run at once (this step is on every deploy's path).
@@ -395,23 +409,136 @@ async fn pin(
                 return Err(Error::Preflight(msg));
             }
         }
-        let rollback = c.services.iter().map(|(svc, img)| {
-            let repo = repo(ctx, svc, &img.image);
-            async move {
-                ctx.docker
-                    .tag(&img.image_id, &repo, &ctx.env.rollback_tag)
-                    .await
-            }
-        });
-        futures_util::future::try_join_all(rollback).await?;
+        moved = point_way_back(ctx, c).await?;
         tag_release(ctx, c.id, &c.services).await?;
     }
     tag_release(ctx, id, images).await?;
     step.done(match current {
-        Some(c) => format!(":{} → release {}", ctx.env.rollback_tag, c.id),
+        Some(c) => format!("{} → release {}", way_back_names(ctx, &moved), c.id),
         None => "nothing to go back to (first release)".to_string(),
     });
-    Ok(())
+    Ok(moved)
+}
+
+/// One way-back tag `pin` moved: where it pointed before (None: nowhere).
+pub struct Moved {
+    repo: String,
+    tag: String,
+    before: Option<String>,
+}
+
+/// `:tag` names for messages, the plain `:rollback` first.
+fn way_back_names(ctx: &Ctx, moved: &[Moved]) -> String {
+    let holder = ctx.owner().holder_tag();
+    let mut names: Vec<&str> = moved
+        .iter()
+        .map(|m| m.tag.as_str())
+        .filter(|t| *t != holder)
+        .collect();
+    names.sort_by_key(|t| (*t != ctx.env.rollback_tag, *t));
+    names.dedup();
+    names
+        .iter()
+        .map(|t| format!(":{t}"))
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+/// Point this environment's way-back tags at `target`'s images: its own
+/// `slipway-<project>.<env>-rollback` always, the plain `rollback_tag` (with
+/// the holder tag that says whose it is) only while it is this
+/// environment's in that repository (`plan::may_move_plain_rollback`).
+async fn point_way_back(ctx: &Ctx, target: &Release) -> Result<Vec<Moved>> {
+    let owner = ctx.owner();
+    let engine = ctx.docker.images().await?;
+    let history = ctx.state.history(&ctx.env.name, None)?;
+    // A tag is another owner's unless namespaced ours, or a pre-namespace
+    // release tag our own history wrote.
+    let others = |tag: &str, id: &str| {
+        tag.starts_with("slipway-")
+            && !owner.owns(tag)
+            && !history.iter().any(|r| {
+                plan::legacy_release_tag(&r.env, r.id) == tag
+                    && r.services.values().any(|s| s.image_id == id)
+            })
+    };
+    let mut moved = Vec::new();
+    for (svc, img) in &target.services {
+        let repo = repo(ctx, svc, &img.image);
+        let in_repo: Vec<(String, String)> = engine
+            .iter()
+            .flat_map(|i| i.tags.iter().map(move |t| (t, &i.id)))
+            .filter(|(t, _)| split_image(t).0 == repo)
+            .map(|(t, id)| (split_image(t).1.unwrap_or("").to_string(), id.clone()))
+            .collect();
+        let mut tags = vec![owner.way_back_tag()];
+        if plan::may_move_plain_rollback(&owner, &ctx.env.rollback_tag, &in_repo, others) {
+            tags.push(ctx.env.rollback_tag.clone());
+            tags.push(owner.holder_tag());
+        }
+        for tag in tags {
+            let before = in_repo
+                .iter()
+                .find(|(t, _)| *t == tag)
+                .map(|(_, id)| id.clone());
+            ctx.docker.tag(&img.image_id, &repo, &tag).await?;
+            moved.push(Moved {
+                repo: repo.clone(),
+                tag,
+                before,
+            });
+        }
+    }
+    Ok(moved)
+}
+
+/// An aborted release puts the way-back tags back where they were.
+async fn put_back(ctx: &Ctx, moved: &[Moved]) {
+    for m in moved {
+        let done = match &m.before {
+            Some(id) => ctx.docker.tag(id, &m.repo, &m.tag).await,
+            None => ctx.docker.untag(&format!("{}:{}", m.repo, m.tag)).await,
+        };
+        if let Err(e) = done {
+            ctx.out.warn(format!(
+                "could not put {}:{} back where it was: {e}",
+                m.repo, m.tag
+            ));
+        }
+    }
+}
+
+/// Services of the live release whose running containers run something else
+/// (another tool changed them): warned about here, journaled by the caller.
+async fn find_drift(ctx: &Ctx, live: &Release) -> Vec<String> {
+    let mut running = BTreeMap::new();
+    for svc in live.services.keys() {
+        match ctx.docker.containers(&ctx.cfg.project, Some(svc)).await {
+            Ok(cs) => {
+                let ids = cs
+                    .into_iter()
+                    .filter(|c| c.state == "running")
+                    .map(|c| c.image_id)
+                    .collect::<Vec<_>>();
+                running.insert(svc.clone(), ids);
+            }
+            Err(e) => {
+                ctx.out.warn(format!("cannot check {svc} for drift: {e}"));
+                return Vec::new();
+            }
+        }
+    }
+    let found: Vec<String> = plan::drift(live, &running)
+        .iter()
+        .map(|d| d.describe(live.id))
+        .collect();
+    for d in &found {
+        ctx.out.warn(format!(
+            "drift: {d}; the way back stays release {}",
+            live.id
+        ));
+    }
+    found
 }
 
 /// Steps 4–6. The error is the reason, in words, for history.
@@ -469,7 +596,12 @@ async fn roll_out(
         Purpose::Restore => Ok(()),
     };
     let file = ctx.override_path(id);
-    let release_tag = plan::release_tag(&ctx.env.name, id);
+    // Tagged here too: a release recorded before tags were namespaced (or
+    // whose tag someone removed) still rolls out by its exact image IDs.
+    tag_release(ctx, id, images)
+        .await
+        .map_err(|e| e.to_string())?;
+    let release_tag = ctx.owner().release_tag(id);
     let pinned: BTreeMap<String, String> = images
         .iter()
         .map(|(svc, img)| {
@@ -509,7 +641,7 @@ async fn commit(ctx: &Ctx, release: &Release, current: Option<&Release>) -> Resu
         "  release {} is live{}",
         release.id,
         current
-            .map(|c| format!("; :{} = release {}", ctx.env.rollback_tag, c.id))
+            .map(|c| format!("; the way back is release {}", c.id))
             .unwrap_or_default()
     ));
     let step = ctx.out.step("prune");
@@ -632,7 +764,7 @@ async fn restore(
     }
 }
 
-/// After going back to `live`, `:rollback` names what preceded it again.
+/// After going back to `live`, the way-back tags name what preceded it again.
 pub async fn retag_rollback(ctx: &Ctx, live: &Release) {
     let Some(prev) = live
         .previous
@@ -640,17 +772,16 @@ pub async fn retag_rollback(ctx: &Ctx, live: &Release) {
     else {
         return;
     };
-    for (svc, img) in &prev.services {
-        if let Ok(Some(_)) = ctx.docker.image_id(&img.image_id).await {
-            let _ = ctx
-                .docker
-                .tag(
-                    &img.image_id,
-                    &repo(ctx, svc, &img.image),
-                    &ctx.env.rollback_tag,
-                )
-                .await;
+    for img in prev.services.values() {
+        if !matches!(ctx.docker.image_id(&img.image_id).await, Ok(Some(_))) {
+            return;
         }
+    }
+    if let Err(e) = point_way_back(ctx, &prev).await {
+        ctx.out.warn(format!(
+            "could not point the way-back tags at release {}: {e}",
+            prev.id
+        ));
     }
 }
 

@@ -53,17 +53,55 @@ pub fn now() -> String {
         .unwrap_or_else(|_| jiff::Timestamp::now().to_string())
 }
 
+fn open_db(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+/// Why SQLite could not use the database, which its own errors do not say:
+/// try what it needs (the file read-write, new files beside it for WAL).
+fn cause(dir: &Path, path: &Path) -> String {
+    if path.is_dir() {
+        return ": it is a directory".into();
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path);
+    if let Err(e) = file {
+        return format!(": {e}");
+    }
+    let probe = dir.join(format!(".write-check-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            String::new()
+        }
+        Err(e) => format!(": cannot create files in {}: {e}", dir.display()),
+    }
+}
+
 impl State {
     /// Open (creating if needed) the state folder `dir`.
     pub fn open(dir: &Path) -> Result<State> {
         std::fs::create_dir_all(dir).map_err(|e| {
             Error::env(format!("cannot create state folder {}: {e}", dir.display()))
         })?;
-        let conn = Connection::open(dir.join("state.db"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(SCHEMA)?;
+        let path = dir.join("state.db");
+        let conn = open_db(&path).map_err(|e| {
+            Error::env(format!(
+                "state database {}: {e}{}\n  hint: slipway keeps its history and journal there; \
+                 it must be writable by the user running slipway",
+                path.display(),
+                cause(dir, &path)
+            ))
+        })?;
         Ok(State {
             conn,
             dir: dir.to_path_buf(),
@@ -172,5 +210,22 @@ impl State {
         )?;
         let rows = stmt.query_map(params![release], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unusable_database_is_named_with_its_cause() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("state.db")).expect("dir");
+        let err = State::open(dir.path()).err().expect("an error").to_string();
+        assert!(
+            err.contains(&dir.path().join("state.db").display().to_string()),
+            "{err}"
+        );
+        assert!(err.contains("it is a directory"), "{err}");
     }
 }

@@ -80,6 +80,8 @@ pub struct Stack {
     pub health_timeout: String,
     pub keep_releases: usize,
     pub extra_config: String,
+    /// Where this stack's repositories live (`<registry>/<name>` unless it shares another's).
+    pub repo_base: String,
 }
 
 impl Stack {
@@ -88,14 +90,24 @@ impl Stack {
         let registry = registry();
         let name = format!("slipway-t-{test}-{}", std::process::id());
         let stack = Stack {
-            name,
             dir: tempfile::tempdir().expect("tempdir"),
             port: fixture::free_port().expect("port"),
             registry,
             health_timeout: "30s".into(),
             keep_releases: 5,
             extra_config: String::new(),
+            repo_base: format!("{registry}/{name}"),
+            name,
         };
+        stack.write();
+        stack
+    }
+
+    /// Another compose project (own folder, own history) deploying the same
+    /// image repositories as `other`, as a second team would on one engine.
+    pub fn sharing(test: &str, other: &Stack) -> Stack {
+        let mut stack = Stack::new(test);
+        stack.repo_base = other.repo_base.clone();
         stack.write();
         stack
     }
@@ -109,7 +121,7 @@ impl Stack {
     }
 
     pub fn repo(&self, service: &str) -> String {
-        format!("{}/{}/{service}", self.registry, self.name)
+        format!("{}/{service}", self.repo_base)
     }
 
     /// (Re)write the compose file and slipway.toml from the stack's settings.
@@ -285,7 +297,7 @@ impl Drop for Stack {
             let _ = docker(&["rm", "--force", "--volumes", id]);
         }
         let (_, list) = docker(&["images", "--format", "{{.ID}} {{.Repository}}"]);
-        let prefix = format!("{}/{}/", self.registry, self.name);
+        let prefix = format!("{}/", self.repo_base);
         for line in list.lines() {
             if let Some((id, repo)) = line.split_once(' ') {
                 if repo.starts_with(&prefix) {

@@ -15,3 +15,4 @@ mod rollback;
 mod safety;
 mod signals;
 mod startfirst;
+mod wayback;
