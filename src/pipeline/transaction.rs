@@ -12,7 +12,7 @@ use crate::engine::compose::pin_override;
 use crate::engine::exec;
 use crate::error::{Error, Result};
 use crate::probe::report;
-use crate::state::{self, EnvLock, Kind, Release, ServiceImage, Status};
+use crate::state::{self, EnvLock, Kind, Release, ServiceImage, Status, Step};
 use crate::{failpoint, interrupt};
 
 use super::context::{state_dir, Ctx};
@@ -128,6 +128,11 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
             }
         }
     };
+    if let Err(e) = interrupt::journal_to(ctx.state.dir(), release.id) {
+        ctx.out.warn(format!(
+            "a signal will not be journaled ({e}); `slipway recover` may verify an interrupted release"
+        ));
+    }
     failpoint::hit("begin:after");
     ctx.out.line(format!(
         "  {} {} → release {}{}",
@@ -148,6 +153,7 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
         stop_if_interrupted()?;
         pin(ctx, release.id, current.as_ref(), &images).await?;
         failpoint::hit("pin:after");
+        failpoint::pause("pin:after").await;
         stop_if_interrupted()?;
         life.pre_deploy(ctx, &images).await?;
         Ok::<_, Error>(images)
@@ -324,7 +330,7 @@ async fn pull(ctx: &Ctx, id: i64, tag: &str) -> Result<BTreeMap<String, ServiceI
         .collect();
     ctx.state.journal(
         id,
-        "pull",
+        Step::Pull,
         &refs.values().cloned().collect::<Vec<_>>().join(" "),
     )?;
     let file = ctx
@@ -374,7 +380,7 @@ async fn pin(
     let step = ctx.out.step("pin");
     ctx.state.journal(
         id,
-        "pin",
+        Step::Pin,
         &current.map(|c| c.id.to_string()).unwrap_or_default(),
     )?;
     if let Some(c) = current {
@@ -425,7 +431,7 @@ async fn roll_out_and_verify(
 
     let step = ctx.out.step("smoke");
     ctx.state
-        .journal(id, "smoke", "")
+        .journal(id, Step::Smoke, "")
         .map_err(|e| e.to_string())?;
     let suite = ctx.smoke_suite(tag).run().await;
     let failed = suite.failed().count();
@@ -444,9 +450,18 @@ async fn roll_out_and_verify(
         }
     }
     if suite.ok {
-        check_interrupt()
+        commit_point(ctx, id)
     } else {
         Err(suite.reason())
+    }
+}
+
+/// The point of no return: journal `commit` unless a signal came first (the
+/// signal handler journals under the same lock, so the journal orders them).
+fn commit_point(ctx: &Ctx, id: i64) -> Result<(), String> {
+    match interrupt::unless_requested(|| ctx.state.journal(id, Step::Commit, "")) {
+        Some(journaled) => journaled.map_err(|e| e.to_string()),
+        None => check_interrupt(),
     }
 }
 
@@ -502,7 +517,6 @@ async fn roll_out(
 
 /// Step 7: mark succeeded, then prune; a prune problem is only a warning.
 async fn commit(ctx: &Ctx, release: &Release, current: Option<&Release>) -> Result<()> {
-    ctx.state.journal(release.id, "commit", "")?;
     ctx.state.finish(release.id, Status::Succeeded, None)?;
     failpoint::hit("commit:after");
     ctx.out.line(format!(
@@ -583,9 +597,10 @@ async fn restore(
     target: Option<&Release>,
     reason: &str,
 ) -> Result<()> {
+    failpoint::pause("restore:before").await;
     let _ = ctx.state.journal(
         release.id,
-        "restore",
+        Step::Restore,
         &target.map(|t| t.id.to_string()).unwrap_or_default(),
     );
     ctx.out.line(format!("  rolling back: {reason}"));
