@@ -16,6 +16,7 @@ use crate::state::{self, EnvLock, Kind, Release, ServiceImage, Status, Step};
 use crate::{failpoint, interrupt};
 
 use super::context::{state_dir, Ctx};
+use super::dependencies;
 use super::lifecycle::Lifecycle;
 use super::plan;
 use super::prune;
@@ -154,6 +155,8 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
         pin(ctx, release.id, current.as_ref(), &images).await?;
         failpoint::hit("pin:after");
         failpoint::pause("pin:after").await;
+        stop_if_interrupted()?;
+        dependencies::ensure(ctx, release.id).await?;
         stop_if_interrupted()?;
         life.pre_deploy(ctx, &images).await?;
         Ok::<_, Error>(images)

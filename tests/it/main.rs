@@ -6,6 +6,7 @@ mod harness;
 mod bad_input;
 mod canary;
 mod config_errors;
+mod dependencies;
 mod deploy;
 #[cfg(feature = "failpoints")]
 mod faults;
