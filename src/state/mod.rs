@@ -194,8 +194,8 @@ impl State {
 
     fn corrupt(&self, what: String) -> Error {
         Error::env(format!(
-            "state database {}: {what}\n  hint: this row was not written by this version of slipway; \
-             use the slipway that wrote it, or fix the row",
+            "state database {}: {what}\n  hint: a newer slipway wrote it, or the file is damaged; \
+             nothing was read as a default (run the slipway that wrote it, or restore the file)",
             self.dir.join("state.db").display()
         ))
     }

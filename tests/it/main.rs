@@ -16,3 +16,4 @@ mod rollback;
 mod safety;
 mod signals;
 mod startfirst;
+mod state;
