@@ -8,9 +8,10 @@ use slipway::fixture::BASE_IMAGE;
 use crate::harness::{docker, Stack};
 
 /// The stack's compose file with an unmanaged `db` that api needs healthy.
-/// `db` is healthy once `/tmp/ready` exists (the test decides when), or never
-/// with `healthcheck = "false"`.
-fn with_db(stack: &Stack, healthcheck: &str) {
+/// `db` is healthy once `/tmp/ready` exists (the test decides when: failures
+/// before it do not count, within `start_period`), or with `healthcheck =
+/// "false"` unhealthy after its first check.
+fn with_db(stack: &Stack, healthcheck: &str, start_period: &str) {
     let path = stack.path().join("docker-compose.yml");
     let compose = std::fs::read_to_string(&path).expect("compose file");
     let compose = compose.replace(
@@ -25,6 +26,7 @@ fn with_db(stack: &Stack, healthcheck: &str) {
       interval: 1s
       timeout: 2s
       retries: 1
+      start_period: {start_period}
 "#
     );
     std::fs::write(path, compose).expect("write compose file");
@@ -39,7 +41,7 @@ fn a_fresh_host_starts_the_database_and_waits_until_it_is_healthy() {
     let stack = Stack::new("depsfresh");
     let (api1, _) = stack.publish_good("v1");
     let (api2, _) = stack.publish_good("v2");
-    with_db(&stack, "test -f /tmp/ready");
+    with_db(&stack, "test -f /tmp/ready", "10m");
 
     let run = stack.spawn(&["deploy", "--tag", "v1"], &[]);
     // db was started and cannot be healthy until the test says so: api must not exist yet.
@@ -100,7 +102,7 @@ fn a_fresh_host_starts_the_database_and_waits_until_it_is_healthy() {
 fn a_dependency_that_never_gets_healthy_stops_the_deploy_with_exit_2() {
     let stack = Stack::new("depsbad");
     stack.publish_good("v1");
-    with_db(&stack, "false");
+    with_db(&stack, "false", "0s");
 
     let run = stack.deploy("v1");
     assert_eq!(run.code, 2, "{}", run.stderr);
