@@ -5,6 +5,11 @@
 //! after passing it while the step's work is under way (`hit_soon`): the same
 //! as a CI job cancelled or a host losing power there. Without the feature
 //! these are empty functions.
+//!
+//! `SLIPWAY_PAUSE=<name>` instead holds the run at a [`pause`] point (the rest
+//! of the process, signal handling included, goes on) until the file named by
+//! `SLIPWAY_RESUME` exists, or for good without it: tests use it to act while
+//! a run is at a known step, instead of racing it.
 
 #[cfg(feature = "failpoints")]
 fn armed(name: &str) -> bool {
@@ -47,3 +52,24 @@ pub fn hit(_name: &str) {}
 #[cfg(not(feature = "failpoints"))]
 #[inline(always)]
 pub fn hit_soon(_name: &str) {}
+
+/// Hold here while armed by `SLIPWAY_PAUSE` (see the module docs).
+#[cfg(feature = "failpoints")]
+pub async fn pause(name: &str) {
+    if !std::env::var("SLIPWAY_PAUSE").is_ok_and(|v| v == name) {
+        return;
+    }
+    eprintln!("failpoint {name}: paused");
+    let resume = std::env::var_os("SLIPWAY_RESUME").map(std::path::PathBuf::from);
+    loop {
+        if resume.as_ref().is_some_and(|f| f.exists()) {
+            eprintln!("failpoint {name}: resumed");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub async fn pause(_name: &str) {}

@@ -180,7 +180,9 @@ pub async fn build(docker: &Docker, app: &App, repo: &str, tag: &str) -> Result<
             "echo 'fixture: crashing at start on purpose' >&2\nexit 3\n".to_string()
         }
         _ => format!(
-            "trap 'exit 0' TERM INT\nsleep {}\nhttpd -f -p 8080 -h /www &\nwait\n",
+            // The boot sleeps in the background so a stop during the boot
+            // exits at once (sh runs a trap only between foreground commands).
+            "trap 'exit 0' TERM INT\nsleep {} & wait $!\nhttpd -f -p 8080 -h /www &\nwait\n",
             app.boot_delay
         ),
     };

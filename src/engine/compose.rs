@@ -77,6 +77,22 @@ impl Compose {
             .arg(services.join(","))
     }
 
+    /// Start services slipway does not deploy (dependencies of those it
+    /// does) on the compose file's own images: ones that exist are started,
+    /// never recreated; their own dependencies are listed by the caller.
+    pub fn up_dependencies(&self, services: &[String]) -> Cmd {
+        self.base(&[])
+            .args([
+                "up",
+                "--detach",
+                "--no-deps",
+                "--no-recreate",
+                "--no-build",
+                "--",
+            ])
+            .args(services.iter().cloned())
+    }
+
     /// Stop and remove a service's containers (a first deploy with nothing to go back to).
     pub fn remove(&self, overrides: &Path, service: &str) -> Cmd {
         self.base(&[overrides])
@@ -296,6 +312,27 @@ mod tests {
             ]
         );
         assert_eq!(cmd.cwd.as_deref(), Some(Path::new("/srv/goodgo")));
+    }
+
+    #[test]
+    fn dependencies_start_without_recreating_on_the_compose_images() {
+        let cmd = compose().up_dependencies(&["db".into(), "cache".into()]);
+        let at = cmd.args.iter().position(|a| a == "up").expect("up");
+        assert_eq!(
+            cmd.args[at..],
+            [
+                "up",
+                "--detach",
+                "--no-deps",
+                "--no-recreate",
+                "--no-build",
+                "--",
+                "db",
+                "cache"
+            ]
+        );
+        // No override: unmanaged services run what the compose file names.
+        assert!(!cmd.args.iter().any(|a| a.contains(".slipway")));
     }
 
     #[test]

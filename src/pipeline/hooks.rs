@@ -89,7 +89,7 @@ pub async fn run_point(
     for (n, hook) in hooks.into_iter().enumerate() {
         if let (Some(id), HookPoint::PreDeploy) = (payload.release, point) {
             ctx.state
-                .journal(id, point.as_str(), &hook.name)
+                .journal(id, crate::state::Step::PreDeploy, &hook.name)
                 .map_err(|e| e.to_string())?;
         }
         let result = run_one(ctx, hook, n, payload, image_release).await;

@@ -3,6 +3,7 @@
 //! PRODUCT.md lists its steps; `context` resolves what they run against.
 
 pub mod context;
+pub mod dependencies;
 pub mod hooks;
 pub mod lifecycle;
 pub mod plan;

@@ -3,43 +3,40 @@
 //! reports, then leave the lock free. Safe to run any number of times.
 //!
 //! [`decide`] is the pure rule: a release that never reached the rollout
-//! changed nothing and is aborted; one whose services all run its images is
-//! verified now (health, smoke) and kept if it passes; anything else, and any
-//! release that had already started restoring, goes back to the last
-//! succeeded release.
+//! changed nothing and is aborted; one stopped by the operator's signal
+//! before its commit, and one that had already started restoring, goes back
+//! to the last succeeded release; one whose services all run its images is
+//! verified now (health, smoke) and kept if it passes; anything else goes
+//! back.
 
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::state::{EnvLock, Release, Status};
+use crate::state::{Entry, EnvLock, Release, Status, Step};
 
 use super::context::{state_dir, Ctx};
 use super::plan;
 use super::transaction::{describe_services, restore_release, retag_rollback};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Nothing running was touched: mark it aborted.
-    Abort,
-    /// Every service runs the release's images: verify them now and keep the release if they pass.
-    Verify,
-    /// Put the last succeeded release back.
-    RollBack,
-}
+pub use crate::state::Decision;
 
 /// `running`: service → image IDs of its containers now.
 pub fn decide(
-    journal: &[(String, String)],
+    journal: &[Entry],
     release: &Release,
     running: &BTreeMap<String, Vec<String>>,
 ) -> Decision {
-    let has = |step: &str| journal.iter().any(|(s, _)| s == step);
-    if has("restore") {
+    let has = |step: Step| journal.iter().any(|e| e.step == step);
+    if has(Step::Restore) {
         // It had already failed its checks.
         return Decision::RollBack;
     }
-    if !has("rollout") {
+    if !has(Step::Rollout) {
         return Decision::Abort;
+    }
+    if stopped_by_signal(journal) {
+        // The operator said no before it committed: never forward.
+        return Decision::RollBack;
     }
     let all_new = !release.services.is_empty()
         && release.services.iter().all(|(svc, img)| {
@@ -52,6 +49,14 @@ pub fn decide(
     } else {
         Decision::RollBack
     }
+}
+
+/// A signal was journaled before the release's commit (or it never committed).
+pub fn stopped_by_signal(journal: &[Entry]) -> bool {
+    journal
+        .iter()
+        .take_while(|e| e.step != Step::Commit)
+        .any(|e| e.step == Step::Interrupted)
 }
 
 #[derive(Debug)]
@@ -96,17 +101,27 @@ pub async fn recover(ctx: &Ctx) -> Result<Recovered> {
     }
     let decision = decide(&journal, &unfinished, &running);
     ctx.out.line(format!(
-        "  release {} ({}) did not finish; last step: {}; decision: {decision:?}",
+        "  release {} ({}) did not finish; last step: {}{}; decision: {}",
         unfinished.id,
         unfinished.kind.as_str(),
         journal
-            .last()
-            .map_or("none".to_string(), |(s, d)| format!("{s} {d}")
-                .trim()
-                .to_string())
+            .iter()
+            .rev()
+            .find(|e| e.step != Step::Interrupted)
+            .map_or("none".to_string(), |e| e.to_string()),
+        if stopped_by_signal(&journal) {
+            "; stopped by the operator's signal"
+        } else {
+            ""
+        },
+        match decision {
+            Decision::Abort => "abort (nothing running was changed)",
+            Decision::Verify => "verify its images now, keep it if they pass",
+            Decision::RollBack => "roll back to the last succeeded release",
+        }
     ));
     ctx.state
-        .journal(unfinished.id, "recover", &format!("{decision:?}"))?;
+        .journal_entry(unfinished.id, &Entry::recover(decision))?;
 
     if decision == Decision::Abort {
         // It may have died after `pin`: the way-back tags name what preceded
@@ -141,7 +156,11 @@ pub async fn recover(ctx: &Ctx) -> Result<Recovered> {
         }
     }
 
-    let reason = "interrupted; undone by `slipway recover`";
+    let reason = if stopped_by_signal(&journal) {
+        "stopped by a signal; undone by `slipway recover`"
+    } else {
+        "interrupted; undone by `slipway recover`"
+    };
     match restore_release(ctx, &unfinished, target.as_ref()).await {
         Ok(()) => {
             ctx.state
@@ -214,11 +233,8 @@ mod tests {
         }
     }
 
-    fn journal(steps: &[&str]) -> Vec<(String, String)> {
-        steps
-            .iter()
-            .map(|s| (s.to_string(), String::new()))
-            .collect()
+    fn journal(steps: &[Step]) -> Vec<Entry> {
+        steps.iter().map(|s| Entry::new(*s, "")).collect()
     }
 
     fn running(api: &[&str], web: &[&str]) -> BTreeMap<String, Vec<String>> {
@@ -231,7 +247,7 @@ mod tests {
         let r = release();
         let now = running(&["sha256:old"], &["sha256:old"]);
         assert_eq!(
-            decide(&journal(&["pull", "pin"]), &r, &now),
+            decide(&journal(&[Step::Pull, Step::Pin]), &r, &now),
             Decision::Abort
         );
         assert_eq!(decide(&journal(&[]), &r, &now), Decision::Abort);
@@ -240,7 +256,7 @@ mod tests {
     #[test]
     fn fully_rolled_out_is_verified_half_rolled_out_goes_back() {
         let r = release();
-        let steps = journal(&["pull", "pin", "rollout", "rollout", "health"]);
+        let steps = journal(&[Step::Pull, Step::Pin, Step::Rollout, Step::Rollout]);
         let all_new = running(&["sha256:api-new"], &["sha256:web-new"]);
         assert_eq!(decide(&steps, &r, &all_new), Decision::Verify);
         let half = running(&["sha256:api-new"], &["sha256:old"]);
@@ -254,8 +270,48 @@ mod tests {
     #[test]
     fn a_release_that_was_restoring_never_goes_forward() {
         let r = release();
-        let steps = journal(&["pull", "pin", "rollout", "smoke", "restore"]);
+        let steps = journal(&[
+            Step::Pull,
+            Step::Pin,
+            Step::Rollout,
+            Step::Smoke,
+            Step::Restore,
+        ]);
         let all_new = running(&["sha256:api-new"], &["sha256:web-new"]);
         assert_eq!(decide(&steps, &r, &all_new), Decision::RollBack);
+    }
+
+    #[test]
+    fn a_release_stopped_by_a_signal_goes_back_even_if_its_images_run() {
+        // Issue 15: two SIGTERMs in v2's health wait; the second killed the run
+        // before it journaled `restore`; v2's images run and would pass.
+        let r = release();
+        let all_new = running(&["sha256:api-new"], &["sha256:web-new"]);
+        let steps = journal(&[
+            Step::Pull,
+            Step::Pin,
+            Step::Rollout,
+            Step::Rollout,
+            Step::Interrupted,
+        ]);
+        assert_eq!(decide(&steps, &r, &all_new), Decision::RollBack);
+        // Stopped before the rollout: nothing changed, nothing to undo.
+        let early = journal(&[Step::Pull, Step::Interrupted, Step::Pin]);
+        assert_eq!(decide(&early, &r, &all_new), Decision::Abort);
+    }
+
+    #[test]
+    fn a_signal_after_the_commit_came_too_late_to_stop_it() {
+        let r = release();
+        let all_new = running(&["sha256:api-new"], &["sha256:web-new"]);
+        let steps = journal(&[
+            Step::Pull,
+            Step::Pin,
+            Step::Rollout,
+            Step::Smoke,
+            Step::Commit,
+            Step::Interrupted,
+        ]);
+        assert_eq!(decide(&steps, &r, &all_new), Decision::Verify);
     }
 }

@@ -296,7 +296,7 @@ impl<'a> Rollout<'a> {
     async fn service(&self, svc: &str) -> Result<String, String> {
         let ctx = self.ctx;
         ctx.state
-            .journal(self.release, "rollout", svc)
+            .journal(self.release, crate::state::Step::Rollout, svc)
             .map_err(|e| e.to_string())?;
         let strategy = strategy(ctx, svc);
         let want = replicas(ctx, svc);

@@ -12,10 +12,11 @@ use crate::engine::compose::pin_override;
 use crate::engine::exec;
 use crate::error::{Error, Result};
 use crate::probe::report;
-use crate::state::{self, EnvLock, Kind, Release, ServiceImage, Status};
+use crate::state::{self, EnvLock, Kind, Release, ServiceImage, Status, Step};
 use crate::{failpoint, interrupt};
 
 use super::context::{state_dir, Ctx};
+use super::dependencies;
 use super::lifecycle::Lifecycle;
 use super::plan;
 use super::prune;
@@ -134,7 +135,14 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
         }
     };
     if !drift.is_empty() {
-        let _ = ctx.state.journal(release.id, "drift", &drift.join("; "));
+        let _ = ctx
+            .state
+            .journal(release.id, Step::Drift, &drift.join("; "));
+    }
+    if let Err(e) = interrupt::journal_to(ctx.state.dir(), release.id) {
+        ctx.out.warn(format!(
+            "a signal will not be journaled ({e}); `slipway recover` may verify an interrupted release"
+        ));
     }
     failpoint::hit("begin:after");
     ctx.out.line(format!(
@@ -159,6 +167,9 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
         stop_if_interrupted()?;
         moved = pin(ctx, release.id, current.as_ref(), &images).await?;
         failpoint::hit("pin:after");
+        failpoint::pause("pin:after").await;
+        stop_if_interrupted()?;
+        dependencies::ensure(ctx, release.id).await?;
         stop_if_interrupted()?;
         life.pre_deploy(ctx, &images).await?;
         Ok::<_, Error>(images)
@@ -336,7 +347,7 @@ async fn pull(ctx: &Ctx, id: i64, tag: &str) -> Result<BTreeMap<String, ServiceI
         .collect();
     ctx.state.journal(
         id,
-        "pull",
+        Step::Pull,
         &refs.values().cloned().collect::<Vec<_>>().join(" "),
     )?;
     let file = ctx
@@ -387,7 +398,7 @@ async fn pin(
     let step = ctx.out.step("pin");
     ctx.state.journal(
         id,
-        "pin",
+        Step::Pin,
         &current.map(|c| c.id.to_string()).unwrap_or_default(),
     )?;
     let mut moved = Vec::new();
@@ -552,7 +563,7 @@ async fn roll_out_and_verify(
 
     let step = ctx.out.step("smoke");
     ctx.state
-        .journal(id, "smoke", "")
+        .journal(id, Step::Smoke, "")
         .map_err(|e| e.to_string())?;
     let suite = ctx.smoke_suite(tag).run().await;
     let failed = suite.failed().count();
@@ -571,9 +582,18 @@ async fn roll_out_and_verify(
         }
     }
     if suite.ok {
-        check_interrupt()
+        commit_point(ctx, id)
     } else {
         Err(suite.reason())
+    }
+}
+
+/// The point of no return: journal `commit` unless a signal came first (the
+/// signal handler journals under the same lock, so the journal orders them).
+fn commit_point(ctx: &Ctx, id: i64) -> Result<(), String> {
+    match interrupt::unless_requested(|| ctx.state.journal(id, Step::Commit, "")) {
+        Some(journaled) => journaled.map_err(|e| e.to_string()),
+        None => check_interrupt(),
     }
 }
 
@@ -634,7 +654,6 @@ async fn roll_out(
 
 /// Step 7: mark succeeded, then prune; a prune problem is only a warning.
 async fn commit(ctx: &Ctx, release: &Release, current: Option<&Release>) -> Result<()> {
-    ctx.state.journal(release.id, "commit", "")?;
     ctx.state.finish(release.id, Status::Succeeded, None)?;
     failpoint::hit("commit:after");
     ctx.out.line(format!(
@@ -715,9 +734,10 @@ async fn restore(
     target: Option<&Release>,
     reason: &str,
 ) -> Result<()> {
+    failpoint::pause("restore:before").await;
     let _ = ctx.state.journal(
         release.id,
-        "restore",
+        Step::Restore,
         &target.map(|t| t.id.to_string()).unwrap_or_default(),
     );
     ctx.out.line(format!("  rolling back: {reason}"));

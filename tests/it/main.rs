@@ -6,6 +6,7 @@ mod harness;
 mod bad_input;
 mod canary;
 mod config_errors;
+mod dependencies;
 mod deploy;
 #[cfg(feature = "failpoints")]
 mod faults;
@@ -15,4 +16,5 @@ mod rollback;
 mod safety;
 mod signals;
 mod startfirst;
+mod state;
 mod wayback;

@@ -1,30 +1,40 @@
 //! Locks: a second run while one deploys exits 4 and names the holder.
 
-use slipway::fixture::App;
-
 use crate::harness::Stack;
+
+/// The first deploy is held at a pause point while it holds the lock, so
+/// the second one certainly meets it, however slow the machine.
+fn hold_first(stack: &Stack, tag: &str) -> crate::harness::Background {
+    let resume = stack.resume_file();
+    let first = stack.spawn(
+        &["deploy", "--tag", tag],
+        &[
+            ("SLIPWAY_PAUSE", "pin:after"),
+            ("SLIPWAY_RESUME", &resume.to_string_lossy()),
+        ],
+    );
+    first.wait_for("failpoint pin:after: paused");
+    first
+}
 
 #[test]
 fn a_second_deploy_while_one_runs_exits_4() {
     let stack = Stack::new("lock");
     stack.publish_good("v1");
-    let mut slow = App::new("v2");
-    slow.boot_delay = 6;
-    stack.publish("api", "v2", slow);
-    stack.publish("web", "v2", App::new("v2"));
+    stack.publish_good("v2");
     assert_eq!(stack.deploy("v1").code, 0);
 
-    let mut first = stack.spawn_deploy("v2");
-    stack.wait_for_lock();
+    let first = hold_first(&stack, "v2");
     let second = stack.deploy("v2");
     assert_eq!(second.code, 4, "{}", second.stderr);
     assert!(
-        second.stderr.contains(&format!("pid {}", first.id())),
+        second.stderr.contains(&format!("pid {}", first.child.id())),
         "{}",
         second.stderr
     );
-    let status = first.wait().expect("wait");
-    assert_eq!(status.code(), Some(0));
+    std::fs::write(stack.resume_file(), "").expect("resume");
+    let (code, err) = first.finish();
+    assert_eq!(code, 0, "{err}");
     // Lock released at the end: the next run gets it.
     assert!(stack.slipway(&["status", "--json"]).json()["locked"].is_null());
 }
@@ -33,21 +43,16 @@ fn a_second_deploy_while_one_runs_exits_4() {
 fn wait_queues_behind_a_running_deploy() {
     let stack = Stack::new("lockwait");
     stack.publish_good("v1");
-    let mut slow = App::new("v2");
-    slow.boot_delay = 4;
-    let api2 = stack.publish("api", "v2", slow);
-    stack.publish("web", "v2", App::new("v2"));
+    let (api2, _) = stack.publish_good("v2");
 
-    let mut first = stack.spawn_deploy("v1");
-    stack.wait_for_lock();
-    let second = stack.slipway(&["deploy", "--tag", "v2", "--wait", "2m"]);
-    assert_eq!(second.code, 0, "{}", second.stderr);
-    assert!(
-        second.stderr.contains("waiting up to 2m for the lock"),
-        "{}",
-        second.stderr
-    );
-    assert_eq!(first.wait().expect("wait").code(), Some(0));
+    let first = hold_first(&stack, "v1");
+    let second = stack.spawn(&["deploy", "--tag", "v2", "--wait", "2m"], &[]);
+    second.wait_for("waiting up to 2m for the lock");
+    std::fs::write(stack.resume_file(), "").expect("resume");
+    let (code, err) = first.finish();
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = second.finish();
+    assert_eq!(code, 0, "{err}");
     assert_eq!(stack.running_image("api"), api2);
     let h = stack.history();
     assert_eq!(

@@ -8,20 +8,24 @@ use slipway::fixture::{self, App, Registry};
 
 use crate::harness::{docker, Stack};
 
-/// v2 whose api takes 5 s to boot; returns its image ID.
-fn slow_v2(stack: &Stack) -> String {
+/// v2 whose api never becomes ready while the test runs (it boots for an
+/// hour, and the health timeout is longer): only the test's signal or kill
+/// ends its health wait, however slow the machine. Returns its image ID.
+fn never_ready_v2(stack: &mut Stack) -> String {
+    stack.health_timeout = "30m".into();
+    stack.write();
     let mut slow = App::new("v2");
-    slow.boot_delay = 5;
+    slow.boot_delay = 3600;
     let id = stack.publish("api", "v2", slow);
     stack.publish("web", "v2", App::new("v2"));
     id
 }
 
-/// Until the new (slow-booting) api container runs and is still starting.
+/// Until the new api container runs and is still starting (the deploy is in its health wait).
 fn wait_for_health_step(stack: &Stack, new_api: &str) {
     stack.wait_until(
         "the deploy to reach its health wait",
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         || {
             stack.containers("api").iter().any(|c| {
                 let (_, out) = docker(&[
@@ -38,18 +42,15 @@ fn wait_for_health_step(stack: &Stack, new_api: &str) {
 
 #[test]
 fn sigterm_mid_deploy_rolls_back_and_exits_1() {
-    let stack = Stack::new("sigterm");
+    let mut stack = Stack::new("sigterm");
     let (api1, web1) = stack.publish_good("v1");
-    let new_api = slow_v2(&stack);
+    let new_api = never_ready_v2(&mut stack);
     assert_eq!(stack.deploy("v1").code, 0);
-    let mut child = stack.spawn_deploy("v2");
+    let run = stack.spawn(&["deploy", "--tag", "v2"], &[]);
     wait_for_health_step(&stack, &new_api);
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().expect("wait");
-    let mut err = String::new();
-    child.stderr.take().map(|mut e| e.read_to_string(&mut err));
-    assert_eq!(status.code(), Some(1), "{err}");
+    run.signal(libc::SIGTERM);
+    let (code, err) = run.finish();
+    assert_eq!(code, 1, "{err}");
     assert_eq!(stack.running_image("api"), api1);
     assert_eq!(stack.running_image("web"), web1);
     let h = stack.history();
@@ -67,42 +68,95 @@ fn sigterm_mid_deploy_rolls_back_and_exits_1() {
     eprintln!("FAULT signal SIGTERM during health wait: rolled back, exit 1");
 }
 
+/// Issue 15: two SIGTERMs during v2's health wait, the second before the run
+/// journaled its rollback (held there by a pause point, so the order is
+/// certain). v2's images run and would pass; `recover` must still put v1
+/// back, because the operator said no.
 #[test]
 fn a_second_signal_exits_at_once_and_recover_finishes() {
-    let stack = Stack::new("sigtwice");
-    let (api1, _) = stack.publish_good("v1");
-    let new_api = slow_v2(&stack);
+    let mut stack = Stack::new("sigtwice");
+    let (api1, web1) = stack.publish_good("v1");
+    let new_api = never_ready_v2(&mut stack);
     assert_eq!(stack.deploy("v1").code, 0);
-    let mut child = stack.spawn_deploy("v2");
+    let run = stack.spawn(
+        &["deploy", "--tag", "v2"],
+        &[("SLIPWAY_PAUSE", "restore:before")],
+    );
     wait_for_health_step(&stack, &new_api);
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    std::thread::sleep(Duration::from_millis(50));
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().expect("wait");
-    // Either the second signal cut the rollback short (130) or the rollback had already finished (1).
-    assert!(matches!(status.code(), Some(130) | Some(1)), "{status:?}");
+    run.signal(libc::SIGTERM);
+    run.wait_for("failpoint restore:before: paused");
+    run.signal(libc::SIGTERM);
+    let (code, err) = run.finish();
+    assert_eq!(code, 130, "{err}");
+    assert!(err.contains("second signal: exiting now"), "{err}");
+    assert_eq!(stack.history()[0]["status"], "in_progress");
+
     let rec = stack.slipway(&["recover"]);
     assert_eq!(rec.code, 0, "{}", rec.stderr);
-    assert_eq!(stack.running_image("api"), api1);
-    assert!(stack.history().iter().all(|r| r["status"] != "in_progress"));
-    eprintln!(
-        "FAULT signal SIGTERM twice: exit {:?}, recovered",
-        status.code()
+    assert!(
+        rec.stderr.contains("stopped by the operator's signal")
+            && rec
+                .stderr
+                .contains("roll back to the last succeeded release"),
+        "{}",
+        rec.stderr
     );
+    assert_eq!(stack.running_image("api"), api1);
+    assert_eq!(stack.running_image("web"), web1);
+    let h = stack.history();
+    assert_eq!(h[0]["status"], "rolled_back", "{:?}", h[0]);
+    assert!(
+        h[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stopped by a signal"),
+        "{:?}",
+        h[0]
+    );
+    assert_eq!(h[1]["status"], "succeeded");
+    eprintln!("FAULT signal SIGTERM twice: exit 130, recover restored the previous release");
+}
+
+/// A signal before anything running changed: the release is aborted and
+/// v1's containers are the very same ones.
+#[test]
+fn a_signal_before_the_rollout_changes_nothing() {
+    let stack = Stack::new("sigearly");
+    let (api1, _) = stack.publish_good("v1");
+    stack.publish_good("v2");
+    assert_eq!(stack.deploy("v1").code, 0);
+    let before = (stack.container("api"), stack.container("web"));
+    let run = stack.spawn(
+        &["deploy", "--tag", "v2"],
+        &[
+            ("SLIPWAY_PAUSE", "pin:after"),
+            ("SLIPWAY_RESUME", &stack.resume_file().to_string_lossy()),
+        ],
+    );
+    run.wait_for("failpoint pin:after: paused");
+    run.signal(libc::SIGTERM);
+    run.wait_for("signal received");
+    std::fs::write(stack.resume_file(), "").expect("resume");
+    let (code, err) = run.finish();
+    assert_eq!(code, 1, "{err}");
+    assert_eq!((stack.container("api"), stack.container("web")), before);
+    assert_eq!(stack.running_image("api"), api1);
+    assert_eq!(stack.history()[0]["status"], "aborted");
+    eprintln!("FAULT signal SIGTERM before rollout: aborted, nothing changed");
 }
 
 #[test]
 fn a_container_killed_during_the_health_wait_is_rolled_back() {
-    let stack = Stack::new("killed");
+    let mut stack = Stack::new("killed");
     let (api1, web1) = stack.publish_good("v1");
-    let new_api = slow_v2(&stack);
+    let new_api = never_ready_v2(&mut stack);
     assert_eq!(stack.deploy("v1").code, 0);
-    let mut child = stack.spawn_deploy("v2");
+    let run = stack.spawn(&["deploy", "--tag", "v2"], &[]);
     wait_for_health_step(&stack, &new_api);
     let api = stack.container("api").expect("api");
     docker(&["kill", &api]);
-    let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(1));
+    let (code, err) = run.finish();
+    assert_eq!(code, 1, "{err}");
     assert_eq!(stack.running_image("api"), api1);
     assert_eq!(stack.running_image("web"), web1);
     let reason = stack.history()[0]["reason"]

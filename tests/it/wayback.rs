@@ -324,7 +324,7 @@ fn drift_is_flagged_by_status_and_warned_by_deploy() {
     assert!(
         journal
             .iter()
-            .any(|(step, detail)| step == "drift" && detail.contains("api")),
+            .any(|e| e.step == slipway::state::Step::Drift && e.detail.contains("api")),
         "{journal:?}"
     );
 }

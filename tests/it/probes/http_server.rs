@@ -16,7 +16,7 @@ pub struct Server {
     pub addr: String,
     /// Requests served so far on `/flaky`.
     pub flaky_hits: Arc<AtomicUsize>,
-    /// The most `/delay` requests that were ever in flight at once.
+    /// The most `/delay` or `/gate` requests that were ever in flight at once.
     pub max_in_flight: Arc<AtomicUsize>,
 }
 
@@ -36,6 +36,7 @@ pub fn start(secret: &str) -> Server {
         flaky: flaky_hits.clone(),
         in_flight: Arc::new(AtomicUsize::new(0)),
         max_in_flight: max_in_flight.clone(),
+        gate_arrivals: Arc::new(AtomicUsize::new(0)),
     };
     let secret = secret.to_string();
     std::thread::spawn(move || {
@@ -60,6 +61,7 @@ struct Counters {
     flaky: Arc<AtomicUsize>,
     in_flight: Arc<AtomicUsize>,
     max_in_flight: Arc<AtomicUsize>,
+    gate_arrivals: Arc<AtomicUsize>,
 }
 
 struct Request {
@@ -141,6 +143,23 @@ fn serve(conn: TcpStream, counters: &Counters, secret: &str) -> std::io::Result<
                 &[],
                 &format!("status {code} from the test server"),
             )
+        }
+        // Answered in batches of `n` by arrival: a request waits until its
+        // batch is complete (at most 30 s), so `n` requests are certainly in
+        // flight together if the client sends them together, however slowly.
+        ["gate", n] => {
+            let n = n.parse().unwrap_or(1usize).max(1);
+            let batch = counters.gate_arrivals.fetch_add(1, Ordering::SeqCst) / n;
+            let now = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            counters.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while counters.gate_arrivals.load(Ordering::SeqCst) < (batch + 1) * n
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            counters.in_flight.fetch_sub(1, Ordering::SeqCst);
+            respond(conn, 200, &[JSON], r#"{"status":"ok"}"#)
         }
         ["delay", ms] => {
             let now = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;

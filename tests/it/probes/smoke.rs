@@ -505,13 +505,19 @@ http = "{url}/health"
 #[test]
 fn concurrency_is_bounded_by_smoke_concurrency() {
     let server = http_server::start("unused");
-    let mut checks = String::from("smoke_concurrency = 2\n\n[services.api]\n");
-    for i in 0..6 {
-        checks.push_str(&format!(
-            "\n[[smoke]]\nname = \"slow {i}\"\nhttp = \"{{url}}/delay/300\"\n"
-        ));
-    }
-    let p = Project::new(&server.url(), &checks);
+    // Requests are answered in pairs (then all six together, below): the
+    // counts follow from the bound, not from how fast the machine is.
+    let checks = |gate: usize| {
+        let mut c = String::from("smoke_concurrency = 2\n\n[services.api]\n");
+        for i in 0..6 {
+            c.push_str(&format!(
+                "\n[[smoke]]\nname = \"slow {i}\"\nhttp = \"{{url}}/gate/{gate}\"\n"
+            ));
+        }
+        c
+    };
+    let checks_of_two = checks(2);
+    let p = Project::new(&server.url(), &checks_of_two);
     let run = p.slipway(&["smoke", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let most = server
@@ -523,7 +529,7 @@ fn concurrency_is_bounded_by_smoke_concurrency() {
     let server = http_server::start("unused");
     let p = Project::new(
         &server.url(),
-        &checks.replace("smoke_concurrency = 2", "smoke_concurrency = 0"),
+        &checks(6).replace("smoke_concurrency = 2", "smoke_concurrency = 0"),
     );
     let run = p.slipway(&["smoke", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
