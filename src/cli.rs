@@ -32,6 +32,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Draft a commented slipway.toml from the compose project (never overwrites one).
+    Init(InitArgs),
     /// Deploy a tag: pull, pin the way back, roll out, wait healthy, smoke test, commit or roll back.
     Deploy(DeployArgs),
     /// Restore the `:rollback` release, or any retained release, with the same verification.
@@ -76,6 +78,16 @@ pub enum Command {
         #[arg(long)]
         clean: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Compose file(s) to read (default: compose.yaml, docker-compose.yml, … beside the config).
+    #[arg(long = "compose", short = 'f', value_name = "FILE", num_args = 1..)]
+    pub compose: Vec<PathBuf>,
+    /// Compose project name (default: the one compose gives the files: `name:` or the folder).
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -80,6 +80,7 @@ async fn dispatch(cli: &Cli) -> Result<()> {
         Command::Demo { keep, clean } => {
             commands::demo::run(Printer::new(cli.json), *keep, *clean).await
         }
+        Command::Init(args) => commands::init::run(cli, args).await,
         Command::Deploy(args) => commands::deploy::run(settings()?, args).await,
         Command::Rollback(args) => commands::rollback::run(settings()?, args).await,
         Command::Status => commands::status::run(settings()?).await,

@@ -5,6 +5,7 @@ pub mod check;
 pub mod demo;
 pub mod deploy;
 pub mod history;
+pub mod init;
 pub mod notify;
 pub mod prune;
 pub mod recover;

@@ -6,6 +6,7 @@
 //! (durations, names, tags, JSONPath, "exactly one of"). Both report
 //! `file:line:col` and the key at fault.
 
+pub mod draft;
 pub mod env_file;
 pub mod env_rules;
 pub mod hooks;

@@ -9,6 +9,7 @@ mod config_errors;
 mod deploy;
 #[cfg(feature = "failpoints")]
 mod faults;
+mod init;
 mod notify;
 mod probes;
 mod rollback;
