@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "slipway",
-    version,
+    version = env!("SLIPWAY_VERSION"),
     about = "Deploy Docker Compose stacks as transactions: health checks, smoke tests, and a way back that is never lost",
     propagate_version = true
 )]
@@ -69,6 +69,13 @@ pub enum Command {
         #[command(subcommand)]
         action: NotifyAction,
     },
+    /// Print a shell completion script: `slipway completions bash > /etc/bash_completion.d/slipway`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `slipway man > slipway.1`.
+    Man,
     /// A self-contained demonstration on the local Docker engine.
     Demo {
         /// Leave the demo stack running afterwards (remove it with `slipway demo --clean`).

@@ -80,6 +80,8 @@ async fn dispatch(cli: &Cli) -> Result<()> {
         Command::Demo { keep, clean } => {
             commands::demo::run(Printer::new(cli.json), *keep, *clean).await
         }
+        Command::Completions { shell } => commands::completions::completions(*shell),
+        Command::Man => commands::completions::man(),
         Command::Init(args) => commands::init::run(cli, args).await,
         Command::Deploy(args) => commands::deploy::run(settings()?, args).await,
         Command::Rollback(args) => commands::rollback::run(settings()?, args).await,

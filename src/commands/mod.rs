@@ -2,6 +2,7 @@
 //! and renders the outcome (human on stderr, `--json` on stdout).
 
 pub mod check;
+pub mod completions;
 pub mod demo;
 pub mod deploy;
 pub mod history;

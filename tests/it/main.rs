@@ -10,6 +10,7 @@ mod deploy;
 #[cfg(feature = "failpoints")]
 mod faults;
 mod init;
+mod install;
 mod notify;
 mod probes;
 mod rollback;

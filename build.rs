@@ -1,0 +1,32 @@
+//! Names the commit a binary was built from, for `slipway --version`:
+//! `SLIPWAY_BUILD_COMMIT` if set (packaging from a tarball), else
+//! `git rev-parse`, else "unknown commit" (not a git checkout, no git).
+
+use std::process::Command;
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok()?;
+    let s = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !s.is_empty()).then_some(s)
+}
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=SLIPWAY_BUILD_COMMIT");
+    let commit = std::env::var("SLIPWAY_BUILD_COMMIT")
+        .ok()
+        .filter(|c| !c.is_empty())
+        .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]));
+    // Rebuild when HEAD moves: HEAD itself (a checkout) and the refs (a commit).
+    if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
+        println!("cargo:rerun-if-changed={dir}/HEAD");
+    }
+    if let Some(dir) = git(&["rev-parse", "--git-common-dir"]) {
+        println!("cargo:rerun-if-changed={dir}/refs/heads");
+        println!("cargo:rerun-if-changed={dir}/packed-refs");
+    }
+    let version = match commit {
+        Some(c) => format!("{} (commit {c})", env!("CARGO_PKG_VERSION")),
+        None => format!("{} (unknown commit)", env!("CARGO_PKG_VERSION")),
+    };
+    println!("cargo:rustc-env=SLIPWAY_VERSION={version}");
+}
