@@ -16,12 +16,17 @@ fn main() {
         .ok()
         .filter(|c| !c.is_empty())
         .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]));
-    // Rebuild when HEAD moves: HEAD itself (a checkout) and the refs (a commit).
+    // Rebuild when HEAD moves: HEAD itself (a checkout) and the checked-out
+    // branch's ref (a commit); not other branches' refs, which would rebuild
+    // on every commit anyone makes in a shared repository.
     if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
         println!("cargo:rerun-if-changed={dir}/HEAD");
     }
-    if let Some(dir) = git(&["rev-parse", "--git-common-dir"]) {
-        println!("cargo:rerun-if-changed={dir}/refs/heads");
+    if let (Some(dir), Some(branch)) = (
+        git(&["rev-parse", "--git-common-dir"]),
+        git(&["symbolic-ref", "-q", "HEAD"]),
+    ) {
+        println!("cargo:rerun-if-changed={dir}/{branch}");
         println!("cargo:rerun-if-changed={dir}/packed-refs");
     }
     let version = match commit {
