@@ -26,8 +26,12 @@ fn main() {
         git(&["rev-parse", "--git-common-dir"]),
         git(&["symbolic-ref", "-q", "HEAD"]),
     ) {
-        println!("cargo:rerun-if-changed={dir}/{branch}");
-        println!("cargo:rerun-if-changed={dir}/packed-refs");
+        // A path that does not exist would rerun this script on every build.
+        for path in [format!("{dir}/{branch}"), format!("{dir}/packed-refs")] {
+            if std::path::Path::new(&path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
+        }
     }
     let version = match commit {
         Some(c) => format!("{} (commit {c})", env!("CARGO_PKG_VERSION")),
