@@ -26,6 +26,9 @@ pub struct Cli {
     /// Environment; may be omitted when the config has exactly one.
     #[arg(long, short = 'e', global = true, value_name = "ENV")]
     pub env: Option<String>,
+    /// After deploy, rollback or recover, write Prometheus textfile-collector metrics here (a `.prom` file).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod failpoint;
 pub mod fixture;
 pub mod interrupt;
+pub mod metrics;
 pub mod notify;
 pub mod output;
 pub mod pipeline;

@@ -86,6 +86,7 @@ pub async fn run(out: Printer, keep: bool, clean_only: bool) -> Result<()> {
         config: config.clone(),
         env: env.clone(),
         out: Printer::new(false),
+        metrics_file: None,
     };
     let deploy = |tag: &str| DeployArgs {
         tag: Some(tag.into()),

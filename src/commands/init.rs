@@ -83,6 +83,17 @@ pub async fn run(cli: &Cli, args: &InitArgs) -> Result<()> {
         model: &model,
         image_healthchecks: &image_healthchecks,
     });
+    if d.managed().next().is_none() {
+        let why: Vec<String> = d
+            .unmanaged()
+            .map(|(n, u)| format!("    {n}: {}", u.reason(n)))
+            .collect();
+        return Err(Error::Usage(format!(
+            "no service in {} has an image from a registry for slipway to deploy; nothing was written:\n{}\n  hint: write slipway.toml by hand with a [services.NAME] table per service to deploy",
+            files.join(", "),
+            why.join("\n")
+        )));
+    }
     let text = d.render();
     // What we write must load: `slipway check` runs the same parser.
     Config::parse(&target, &text).map_err(|e| {
@@ -119,9 +130,6 @@ pub async fn run(cli: &Cli, args: &InitArgs) -> Result<()> {
         "    leaves     {} (the file says why)",
         list(unmanaged.keys().copied().collect())
     ));
-    if d.managed().next().is_none() {
-        out.warn("no service has an image from a registry: add a [services.NAME] table for each service slipway should deploy");
-    }
     out.line("  next: review it, then `slipway check`");
     Ok(())
 }

@@ -42,6 +42,8 @@ pub struct Config {
     pub notify: Notify,
     pub hooks: Hooks,
     pub env_rules: env_rules::EnvRules,
+    /// `[metrics] textfile`: resolved against the config's folder.
+    pub metrics_textfile: Option<PathBuf>,
 }
 
 /// An environment with every deploy default resolved.
@@ -453,6 +455,13 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
 
     let notify = notify::build(src, raw.notify, &environments)?;
     let hooks = hooks::build(src, raw.hooks, &environments, &services)?;
+    let metrics_textfile = match raw.metrics.and_then(|m| m.textfile) {
+        Some(t) => match crate::metrics::check_path(t.get_ref()) {
+            Ok(()) => Some(dir.join(t.get_ref())),
+            Err(m) => return src.err(t.span(), format!("metrics.textfile: {m}")),
+        },
+        None => None,
+    };
 
     Ok(Config {
         path,
@@ -465,6 +474,7 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
         notify,
         hooks,
         env_rules,
+        metrics_textfile,
     })
 }
 

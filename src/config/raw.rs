@@ -30,6 +30,15 @@ pub struct RawConfig {
     pub hooks: Option<super::hooks::RawHooks>,
     #[serde(default)]
     pub env_rules: Option<super::env_rules::RawEnvRules>,
+    #[serde(default)]
+    pub metrics: Option<RawMetrics>,
+}
+
+/// `[metrics]`: where to write Prometheus textfile-collector metrics.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub textfile: Option<S<String>>,
 }
 
 /// `[deploy]` and `[environments.NAME]` share one shape: an environment may

@@ -114,6 +114,23 @@ fn init_on_goodgo_drafts_what_was_written_by_hand_and_never_overwrites() {
     assert_eq!(again.code, 2, "{}", again.stderr);
     assert!(again.stderr.contains("already exists"), "{}", again.stderr);
     assert_eq!(std::fs::read_to_string(&config).expect("read"), "# mine\n");
+
+    // Nothing to deploy: exit 2, the reasons, no file.
+    let other = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        other.path().join("compose.yaml"),
+        "services:\n  db:\n    image: postgres:16\n",
+    )
+    .expect("compose");
+    let config = other.path().join("slipway.toml");
+    let run = slipway(&config, &["init"], &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("db: a database (postgres:16)"),
+        "{}",
+        run.stderr
+    );
+    assert!(!config.exists());
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod deploy;
 mod faults;
 mod init;
 mod install;
+mod metrics;
 mod notify;
 mod probes;
 mod rollback;
