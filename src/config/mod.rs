@@ -13,6 +13,7 @@ pub mod hooks;
 pub mod names;
 pub mod notify;
 mod raw;
+pub mod schema;
 mod smoke;
 
 use std::collections::BTreeMap;
