@@ -433,6 +433,11 @@ fn placeholder(url: Option<&str>, base: &str) -> String {
     }
 }
 
+/// `code   # comment`, comments lined up where the code allows.
+fn kv(code: impl AsRef<str>, comment: &str) -> String {
+    format!("{:<31} # {comment}\n", code.as_ref())
+}
+
 /// A TOML string literal.
 fn q(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
@@ -471,57 +476,80 @@ impl Draft {
         let files: Vec<String> = self.compose_files.iter().map(|f| q(f)).collect();
         o += "# slipway.toml drafted by `slipway init` from the compose project.\n";
         o += "# Review it, then `slipway check`; the full reference is in the README.\n";
-        o += &format!(
-            "project = {}                 # the compose project name\n",
-            q(&self.project)
+        o += &kv(
+            format!("project = {}", q(&self.project)),
+            "the compose project name",
         );
         o += &format!("compose_files = [{}]\n\n", files.join(", "));
         o += "[deploy]\n";
-        o += "health_timeout = \"100s\"        # how long a service may take to become healthy\n";
-        o += "keep_releases = 5               # succeeded releases whose images prune keeps\n\n";
+        o += &kv(
+            "health_timeout = \"100s\"",
+            "how long a service may take to become healthy",
+        );
+        o += &kv(
+            "keep_releases = 5",
+            "succeeded releases whose images prune keeps",
+        );
 
-        o += &format!("[environments.{}]\n", key(&self.env));
-        match &self.url {
-            Some(u) => o += &format!("url = {}   # {{url}} in health probes and smoke checks\n", q(u)),
-            None => o += "# url = \"https://example.com\"   # {url} in health probes and smoke checks (no published HTTP port found)\n",
-        }
-        match &self.env_file {
-            Some(f) => o += &format!("env_file = {}              # given to compose; checked by `slipway check`\n", q(f)),
-            None => o += "# env_file = \".env\"             # given to compose; checked by `slipway check`\n",
-        }
-        o += "# tag = \"latest\"                # deployed when --tag is not given\n";
+        o += &format!("\n[environments.{}]\n", key(&self.env));
+        o += &match &self.url {
+            Some(u) => kv(
+                format!("url = {}", q(u)),
+                "{url} in health probes and smoke checks",
+            ),
+            None => kv(
+                "# url = \"https://example.com\"",
+                "{url} in probes and smoke checks (no published HTTP port found)",
+            ),
+        };
+        o += &match &self.env_file {
+            Some(f) => kv(
+                format!("env_file = {}", q(f)),
+                "given to compose; checked by `slipway check`",
+            ),
+            None => kv(
+                "# env_file = \".env\"",
+                "given to compose; checked by `slipway check`",
+            ),
+        };
+        o += &kv("# tag = \"latest\"", "deployed when --tag is not given");
 
         for (name, m) in self.managed() {
             o += &format!("\n[services.{}]\n", key(name));
-            o += &format!(
-                "# image = {}   # default: compose's image without its tag\n",
-                q(&m.repo)
+            o += &kv(
+                format!("# image = {}", q(&m.repo)),
+                "default: compose's image without its tag",
             );
             match &m.rollout {
                 RolloutDraft::StartFirst { replicas } => {
-                    o += &format!(
-                        "strategy = \"start-first\"   # {replicas} replicas: rolled one by one, never fewer than {replicas} serving\n"
+                    o += &kv(
+                        "strategy = \"start-first\"",
+                        &format!("{replicas} replicas, rolled one by one, never fewer serving"),
                     )
                 }
                 RolloutDraft::StartFirstPossible => {
-                    o += "# strategy = \"start-first\"   # zero downtime, if traffic reaches it through a proxy on a compose network\n"
+                    o += &kv(
+                        "# strategy = \"start-first\"",
+                        "zero downtime, if a proxy on a compose network sends it traffic",
+                    )
                 }
                 RolloutDraft::StopFirst => {}
             }
             match &m.health {
                 HealthDraft::ComposeHealthcheck => {
-                    o += "health = \"container\"   # wait for its compose healthcheck\n"
+                    o += &kv("health = \"container\"", "wait for its compose healthcheck")
                 }
                 HealthDraft::ImageHealthcheck => {
-                    o += "health = \"container\"   # wait for its image's HEALTHCHECK\n"
+                    o += &kv("health = \"container\"", "wait for its image's HEALTHCHECK")
                 }
                 HealthDraft::Http { url } => {
-                    o += "# No HEALTHCHECK known: probe its published port (the path is a guess; point it at a health endpoint).\n";
+                    o +=
+                        "# No HEALTHCHECK known: probe its published port (the path is a guess).\n";
                     o += &format!("health = {{ http = {} }}\n", q(url));
                 }
                 HealthDraft::Auto => {
-                    o += "# No HEALTHCHECK known and no published port: healthy once running for readiness_delay\n";
-                    o += "# (or its image's HEALTHCHECK). A probe of each new container:\n";
+                    o += "# No HEALTHCHECK known and no published port: healthy once running for\n";
+                    o += "# readiness_delay (or by its image's HEALTHCHECK). Or probe each new container:\n";
                     o += "# health = { http = \"http://{container}:8080/health\" }\n";
                 }
             }
