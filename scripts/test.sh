@@ -52,5 +52,15 @@ status=0
 cargo test --all-targets --features failpoints "$@" 2>&1 | tee "$log" || status=$?
 passed=$(sed -n 's/^test result: .* \([0-9][0-9]*\) passed; \([0-9][0-9]*\) failed.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(sed -n 's/^test result: .* \([0-9][0-9]*\) passed; \([0-9][0-9]*\) failed.*/\2/p' "$log" | awk '{s+=$1} END {print s+0}')
+# The .deb install path: build, dpkg -i, run the installed binary (root only;
+# SLIPWAY_SKIP_DEB=1 skips it). Counted as one test.
+if [ "${SLIPWAY_SKIP_DEB:-0}" != 1 ]; then
+    if bash scripts/deb-test.sh; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        status=1
+    fi
+fi
 echo "tests: $passed passed, $failed failed"
 exit "$status"

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "slipway",
-    version,
+    version = env!("SLIPWAY_VERSION"),
     about = "Deploy Docker Compose stacks as transactions: health checks, smoke tests, and a way back that is never lost",
     propagate_version = true
 )]
@@ -26,12 +26,17 @@ pub struct Cli {
     /// Environment; may be omitted when the config has exactly one.
     #[arg(long, short = 'e', global = true, value_name = "ENV")]
     pub env: Option<String>,
+    /// After deploy, rollback or recover, write Prometheus textfile-collector metrics here (a `.prom` file).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Draft a commented slipway.toml from the compose project (never overwrites one).
+    Init(InitArgs),
     /// Deploy a tag: pull, pin the way back, roll out, wait healthy, smoke test, commit or roll back.
     Deploy(DeployArgs),
     /// Restore the `:rollback` release, or any retained release, with the same verification.
@@ -67,6 +72,13 @@ pub enum Command {
         #[command(subcommand)]
         action: NotifyAction,
     },
+    /// Print a shell completion script: `slipway completions bash > /etc/bash_completion.d/slipway`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `slipway man > slipway.1`.
+    Man,
     /// A self-contained demonstration on the local Docker engine.
     Demo {
         /// Leave the demo stack running afterwards (remove it with `slipway demo --clean`).
@@ -76,6 +88,16 @@ pub enum Command {
         #[arg(long)]
         clean: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Compose file(s) to read (default: compose.yaml, docker-compose.yml, … beside the config).
+    #[arg(long = "compose", short = 'f', value_name = "FILE", num_args = 1..)]
+    pub compose: Vec<PathBuf>,
+    /// Compose project name (default: the one compose gives the files: `name:` or the folder).
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
 }
 
 #[derive(Debug, Args)]

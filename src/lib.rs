@@ -16,6 +16,7 @@ pub mod error;
 pub mod failpoint;
 pub mod fixture;
 pub mod interrupt;
+pub mod metrics;
 pub mod notify;
 pub mod output;
 pub mod pipeline;
@@ -81,6 +82,9 @@ async fn dispatch(cli: &Cli) -> Result<()> {
         Command::Demo { keep, clean } => {
             commands::demo::run(Printer::new(cli.json), *keep, *clean).await
         }
+        Command::Completions { shell } => commands::completions::completions(*shell),
+        Command::Man => commands::completions::man(),
+        Command::Init(args) => commands::init::run(cli, args).await,
         Command::Deploy(args) => commands::deploy::run(settings()?, args).await,
         Command::Rollback(args) => commands::rollback::run(settings()?, args).await,
         Command::Status => commands::status::run(settings()?).await,

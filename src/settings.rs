@@ -11,16 +11,27 @@ pub struct Settings {
     pub config: Config,
     pub env: Environment,
     pub out: Printer,
+    /// `--metrics-file`, else `[metrics] textfile`.
+    pub metrics_file: Option<std::path::PathBuf>,
 }
 
 impl Settings {
     pub fn resolve(cli: &Cli) -> Result<Settings> {
         let config = Config::load(&cli.config)?;
         let env = config.environment(cli.env.as_deref())?.clone();
+        if let Some(p) = &cli.metrics_file {
+            crate::metrics::check_path(&p.to_string_lossy())
+                .map_err(|m| crate::error::Error::Usage(format!("--metrics-file: {m}")))?;
+        }
+        let metrics_file = cli
+            .metrics_file
+            .clone()
+            .or_else(|| config.metrics_textfile.clone());
         Ok(Settings {
             config,
             env,
             out: Printer::new(cli.json),
+            metrics_file,
         })
     }
 }

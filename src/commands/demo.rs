@@ -116,6 +116,7 @@ async fn tell_the_story(out: &Printer) -> Result<()> {
         config: config.clone(),
         env: env.clone(),
         out: Printer::new(false),
+        metrics_file: None,
     };
     let deploy = |tag: &str| DeployArgs {
         tag: Some(tag.into()),

@@ -12,6 +12,7 @@ pub async fn run(s: Settings, args: &DeployArgs) -> Result<()> {
     let tag = args.tag.clone().unwrap_or_else(|| s.env.tag.clone());
     check_tag(&tag).map_err(|m| Error::Usage(format!("--tag: {m}")))?;
     let out = s.out;
+    let metrics = s.metrics_file.clone();
     out.line(format!("slipway deploy {} {tag}", s.env.name));
     crate::pipeline::context::enforce_env_rules(&s.config, &s.env, out)?;
     let mut ctx = Ctx::open(s.config, s.env, out).await?;
@@ -27,5 +28,6 @@ pub async fn run(s: Settings, args: &DeployArgs) -> Result<()> {
         },
     )
     .await;
+    super::write_metrics(metrics.as_deref(), &ctx);
     super::finish(out, outcome)
 }

@@ -2,9 +2,11 @@
 //! and renders the outcome (human on stderr, `--json` on stdout).
 
 pub mod check;
+pub mod completions;
 pub mod demo;
 pub mod deploy;
 pub mod history;
+pub mod init;
 pub mod notify;
 pub mod prune;
 pub mod recover;
@@ -12,9 +14,12 @@ pub mod rollback;
 pub mod smoke;
 pub mod status;
 
+use std::path::Path;
+
 use crate::error::Result;
 use crate::output::Printer;
 use crate::pipeline::transaction::Outcome;
+use crate::pipeline::Ctx;
 
 /// Render a transaction's outcome and pass its result on.
 pub fn finish(out: Printer, outcome: Outcome) -> Result<()> {
@@ -32,4 +37,20 @@ pub fn finish(out: Printer, outcome: Outcome) -> Result<()> {
         }
     }
     outcome.result
+}
+
+/// After a run that may have changed history (deploy, rollback, recover):
+/// rewrite the metrics file from the whole history. Never fails the run.
+pub fn write_metrics(path: Option<&Path>, ctx: &Ctx) {
+    let Some(path) = path else { return };
+    let envs: Vec<String> = ctx.cfg.environments.keys().cloned().collect();
+    let result = ctx.state.all_releases().and_then(|releases| {
+        crate::metrics::write_atomic(
+            path,
+            &crate::metrics::render(&ctx.cfg.project, &envs, &releases),
+        )
+    });
+    if let Err(e) = result {
+        ctx.out.warn(format!("metrics not written: {e}"));
+    }
 }

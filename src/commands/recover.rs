@@ -7,8 +7,11 @@ use crate::settings::Settings;
 
 pub async fn run(s: Settings) -> Result<()> {
     let out = s.out;
+    let metrics = s.metrics_file.clone();
     let ctx = Ctx::open(s.config, s.env, out).await?;
-    let done = recover(&ctx).await?;
+    let done = recover(&ctx).await;
+    super::write_metrics(metrics.as_deref(), &ctx);
+    let done = done?;
     let (msg, json) = match done {
         Recovered::Nothing => (
             "nothing to recover: no unfinished release; the lock is free".to_string(),

@@ -10,6 +10,7 @@ use crate::state::{Kind, Status};
 
 pub async fn run(s: Settings, args: &RollbackArgs) -> Result<()> {
     let out = s.out;
+    let metrics = s.metrics_file.clone();
     let ctx = Ctx::open(s.config, s.env, out).await?;
     let env = ctx.env.name.clone();
     let history = ctx.state.history(&env, None)?;
@@ -59,5 +60,6 @@ pub async fn run(s: Settings, args: &RollbackArgs) -> Result<()> {
         },
     )
     .await;
+    super::write_metrics(metrics.as_deref(), &ctx);
     super::finish(out, outcome)
 }

@@ -11,19 +11,19 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde_spanned::Spanned;
 
 use super::env_file::EnvFile;
 use super::{did_you_mean, Source};
 use crate::error::{Error, Result};
 
-type S<T> = Spanned<T>;
+use super::raw::S;
+use schemars::JsonSchema;
 
 // ---- the serde shape -------------------------------------------------------
 
 /// `[env_rules]`: an optional preset, the environments the rules apply to,
 /// and `[env_rules.vars.NAME]` tables.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEnvRules {
     pub preset: Option<S<String>>,
@@ -32,7 +32,7 @@ pub struct RawEnvRules {
     pub vars: BTreeMap<S<String>, RawVarRule>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -48,14 +48,14 @@ impl OneOrMany {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RawUrl {
     Any(bool),
     Schemes(Vec<String>),
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawVarRule {
     pub required: Option<bool>,

@@ -27,7 +27,7 @@ use super::raw::S;
 use super::{did_you_mean, duration, names, Environment, Service, Source};
 use crate::error::Result;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHooks {
     pub pre_deploy: Option<OneOrMany<RawHook>>,
@@ -36,7 +36,7 @@ pub struct RawHooks {
     pub on_failure: Option<OneOrMany<RawHook>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHook {
     pub name: Option<S<String>>,

@@ -6,12 +6,14 @@
 //! (durations, names, tags, JSONPath, "exactly one of"). Both report
 //! `file:line:col` and the key at fault.
 
+pub mod draft;
 pub mod env_file;
 pub mod env_rules;
 pub mod hooks;
 pub mod names;
 pub mod notify;
 mod raw;
+pub mod schema;
 mod smoke;
 
 use std::collections::BTreeMap;
@@ -42,6 +44,8 @@ pub struct Config {
     pub notify: Notify,
     pub hooks: Hooks,
     pub env_rules: env_rules::EnvRules,
+    /// `[metrics] textfile`: resolved against the config's folder.
+    pub metrics_textfile: Option<PathBuf>,
 }
 
 /// An environment with every deploy default resolved.
@@ -444,6 +448,13 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
 
     let notify = notify::build(src, raw.notify, &environments)?;
     let hooks = hooks::build(src, raw.hooks, &environments, &services)?;
+    let metrics_textfile = match raw.metrics.and_then(|m| m.textfile) {
+        Some(t) => match crate::metrics::check_path(t.get_ref()) {
+            Ok(()) => Some(dir.join(t.get_ref())),
+            Err(m) => return src.err(t.span(), format!("metrics.textfile: {m}")),
+        },
+        None => None,
+    };
 
     Ok(Config {
         path,
@@ -456,6 +467,7 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
         notify,
         hooks,
         env_rules,
+        metrics_textfile,
     })
 }
 

@@ -5,23 +5,95 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer};
 use serde_spanned::Spanned;
 
-pub type S<T> = Spanned<T>;
+/// A value with where it was written. A local type around `Spanned`, so the
+/// JSON schema (docs/slipway.schema.json) can describe it as the bare value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct S<T>(Spanned<T>);
 
-#[derive(Debug, Deserialize)]
+impl<T> S<T> {
+    pub fn get_ref(&self) -> &T {
+        self.0.get_ref()
+    }
+    pub fn span(&self) -> std::ops::Range<usize> {
+        self.0.span()
+    }
+    pub fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for S<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Straight through, so toml still sees the `Spanned` it records spans for.
+        Spanned::deserialize(d).map(S)
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for S<T> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// Any TOML value (checked in validation): described as any JSON value.
+type AnyValue = serde_json::Value;
+
+/// `health`: a mode, or an HTTP probe table.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code, clippy::large_enum_variant)] // only described, never built
+enum HealthSchema {
+    /// `auto` (default: the HEALTHCHECK if any, else running for readiness_delay),
+    /// `container` (require the HEALTHCHECK) or `none`.
+    Mode(HealthMode),
+    Http(RawHttpHealth),
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[allow(dead_code)]
+enum StrategySchema {
+    StopFirst,
+    StartFirst,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum HealthMode {
+    Auto,
+    Container,
+    None,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// The compose project name.
     pub project: S<String>,
+    /// Compose files, relative to this file (default: docker-compose.yml).
     #[serde(default)]
     pub compose_files: Option<S<Vec<S<String>>>>,
+    /// Defaults for every environment.
     #[serde(default)]
     pub deploy: Option<RawKnobs>,
+    /// One table per environment; each may override any `[deploy]` default.
     #[serde(default)]
     pub environments: BTreeMap<S<String>, RawKnobs>,
+    /// The compose services slipway deploys; the others are never touched.
     #[serde(default)]
     pub services: BTreeMap<S<String>, RawService>,
+    /// The smoke suite: each check has a name and one of http, exec, command, tcp.
     #[serde(default)]
     pub smoke: Vec<RawSmoke>,
     #[serde(default)]
@@ -30,39 +102,65 @@ pub struct RawConfig {
     pub hooks: Option<super::hooks::RawHooks>,
     #[serde(default)]
     pub env_rules: Option<super::env_rules::RawEnvRules>,
+    #[serde(default)]
+    pub metrics: Option<RawMetrics>,
+}
+
+/// `[metrics]`: where to write Prometheus textfile-collector metrics.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    /// A `.prom` file for node_exporter's textfile collector, rewritten after every deploy, rollback and recover.
+    pub textfile: Option<S<String>>,
 }
 
 /// `[deploy]` and `[environments.NAME]` share one shape: an environment may
 /// override any deploy default. `url` and `env_file` only make sense per
 /// environment; validation says so if they appear under `[deploy]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawKnobs {
+    /// `{url}` in probes and smoke checks (environments only).
     pub url: Option<S<String>>,
+    /// Env file given to compose and checked by `slipway check` (environments only).
     pub env_file: Option<S<String>>,
+    /// Tag deployed when `--tag` is not given (default "latest").
     pub tag: Option<S<String>>,
+    /// How long services may take to become healthy (default "100s").
     pub health_timeout: Option<S<String>>,
+    /// Pause between HTTP health probes (default "2s").
     pub health_interval: Option<S<String>>,
+    /// Running this long counts as healthy for a service with no health check (default "5s").
     pub readiness_delay: Option<S<String>>,
+    /// Limit for the whole smoke suite.
     pub smoke_timeout: Option<S<String>>,
+    /// Succeeded releases whose images prune keeps (default 5).
     pub keep_releases: Option<S<i64>>,
+    /// Tag naming the way back (default "rollback").
     pub rollback_tag: Option<S<String>>,
+    /// Services rolled at once; 0 = no limit.
     pub max_parallel: Option<S<i64>>,
+    /// Smoke checks in flight at once; 0 = all (default 8).
     pub smoke_concurrency: Option<S<i64>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
+    /// Repository without tag (default: the compose service's image without its tag).
     pub image: Option<S<String>>,
+    /// "stop-first" (default) or "start-first".
+    #[schemars(with = "Option<StrategySchema>")]
     pub strategy: Option<S<String>>,
-    /// A mode (`"container"`) or an HTTP probe table ([`RawHttpHealth`]),
-    /// told apart in validation so a typo gets a real message.
+    /// A mode ("container", "none", "auto") or an HTTP probe table; told
+    /// apart in validation, so a typo gets a real message.
+    #[schemars(with = "Option<HealthSchema>")]
     pub health: Option<S<toml::Value>>,
+    /// start-first: how long old and new serve side by side (default "0s").
     pub drain: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHttpHealth {
     // Read from a `toml::Value`, which has no spans: errors point at the
@@ -74,22 +172,25 @@ pub struct RawHttpHealth {
     pub body: Option<String>,
     pub expect_status: Option<RawStatus>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, AnyValue>")]
     pub expect_json: BTreeMap<String, toml::Value>,
+    #[schemars(with = "Option<AnyValue>")]
     pub expect_body: Option<toml::Value>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, AnyValue>")]
     pub expect_header: BTreeMap<String, toml::Value>,
     pub max_latency: Option<String>,
     pub timeout: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RawStatus {
     One(u16),
     Many(Vec<u16>),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSmoke {
     pub name: S<String>,
@@ -100,9 +201,12 @@ pub struct RawSmoke {
     pub body: Option<String>,
     pub expect_status: Option<S<RawStatus>>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, AnyValue>")]
     pub expect_json: BTreeMap<S<String>, toml::Value>,
+    #[schemars(with = "Option<AnyValue>")]
     pub expect_body: Option<S<toml::Value>>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, AnyValue>")]
     pub expect_header: BTreeMap<S<String>, toml::Value>,
     pub max_latency: Option<S<String>>,
     pub timeout: Option<S<String>>,
@@ -111,11 +215,12 @@ pub struct RawSmoke {
     pub exec: Option<S<RawExec>>,
     pub command: Option<S<Vec<String>>>,
     pub tcp: Option<S<String>>,
+    #[schemars(with = "Option<AnyValue>")]
     pub expect_stdout: Option<S<toml::Value>>,
     pub expect_exit: Option<S<i32>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawExec {
     pub service: String,

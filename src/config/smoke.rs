@@ -197,7 +197,7 @@ pub(super) fn health_http(
     )
 }
 
-fn spanned<T>(v: &Option<serde_spanned::Spanned<T>>) -> At<'_, T> {
+fn spanned<T>(v: &Option<super::raw::S<T>>) -> At<'_, T> {
     v.as_ref().map(|s| (s.get_ref(), s.span()))
 }
 

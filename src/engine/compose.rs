@@ -46,6 +46,22 @@ impl Compose {
         self.base(&[]).args(["config", "--format", "json"])
     }
 
+    /// The model of compose files no slipway.toml names yet (`slipway init`):
+    /// without `--project-name`, compose names the project itself (its
+    /// `name:` key, else the folder), exactly as a team's `docker compose up` did.
+    pub fn config_of(dir: &Path, files: &[String], project: Option<&str>) -> Cmd {
+        let mut cmd = Cmd::new("docker").arg("compose");
+        if let Some(p) = project {
+            cmd = cmd.args(["--project-name", p]);
+        }
+        for f in files {
+            cmd = cmd.args(["--file", f]);
+        }
+        cmd = cmd.args(["config", "--format", "json"]);
+        cmd.cwd = Some(dir.to_path_buf());
+        cmd
+    }
+
     pub fn pull(&self, overrides: &Path, services: &[String]) -> Cmd {
         self.base(&[overrides])
             .args(["pull", "--quiet", "--"])
@@ -159,6 +175,8 @@ pub fn pin_override(images: &BTreeMap<String, String>, pull_policy: &str) -> Str
 /// What slipway needs from `docker compose config --format json`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Model {
+    /// The project name compose resolved (`name:`, else the folder's name).
+    pub name: Option<String>,
     #[serde(default)]
     pub services: BTreeMap<String, ModelService>,
     #[serde(default)]
@@ -199,6 +217,39 @@ pub struct ModelService {
     #[serde(default)]
     pub networks: BTreeMap<String, Option<ModelAttachment>>,
     pub network_mode: Option<String>,
+    pub healthcheck: Option<ModelHealthcheck>,
+    #[serde(default)]
+    pub volumes: Vec<ModelVolume>,
+    /// Built locally (`build:`); any value means yes.
+    pub build: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ModelHealthcheck {
+    #[serde(default)]
+    pub test: Vec<String>,
+    #[serde(default)]
+    pub disable: bool,
+}
+
+impl ModelHealthcheck {
+    /// Declared and not switched off (`disable: true` or `test: ["NONE"]`).
+    pub fn active(&self) -> bool {
+        !self.disable && !self.test.is_empty() && self.test.first().is_none_or(|t| t != "NONE")
+    }
+}
+
+/// One mount (compose's long form, which `config` always prints).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ModelVolume {
+    /// `volume`, `bind`, `tmpfs`, …
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    pub source: Option<String>,
+    #[serde(default)]
+    pub target: String,
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 impl ModelService {

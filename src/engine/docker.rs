@@ -110,6 +110,20 @@ impl Docker {
         }
     }
 
+    /// Whether a local image declares a HEALTHCHECK (`None`: not present locally).
+    pub async fn image_has_healthcheck(&self, reference: &str) -> Result<Option<bool>> {
+        match self.api.inspect_image(reference).await {
+            Ok(i) => Ok(Some(
+                i.config
+                    .and_then(|c| c.healthcheck)
+                    .and_then(|h| h.test)
+                    .is_some_and(|t| !t.is_empty() && t[0] != "NONE"),
+            )),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(docker_err(&format!("inspect image {reference}"), e)),
+        }
+    }
+
     /// Point `repo:tag` at `image_id` (moving the tag if it exists).
     pub async fn tag(&self, image_id: &str, repo: &str, tag: &str) -> Result<()> {
         let opts = TagImageOptions {

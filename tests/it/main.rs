@@ -10,6 +10,9 @@ mod dependencies;
 mod deploy;
 #[cfg(feature = "failpoints")]
 mod faults;
+mod init;
+mod install;
+mod metrics;
 mod notify;
 mod probes;
 mod rollback;

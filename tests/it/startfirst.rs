@@ -12,7 +12,7 @@ use slipway::fixture::{self, App};
 use crate::harness::{docker, runtime, Stack};
 
 /// The fixture proxy image, built once per machine.
-fn proxy_image() -> String {
+pub fn proxy_image() -> String {
     runtime().block_on(async {
         let docker = slipway::engine::Docker::connect().await.expect("docker");
         fixture::ensure_base(&docker).await.expect("base image");
