@@ -79,8 +79,17 @@ pub struct Service {
     /// start-first: how long the old and new containers serve side by side
     /// before the old one leaves rotation (proxies catching up). Default 0.
     pub drain: Duration,
+    /// start-first: an old container leaves rotation no earlier than this
+    /// after the new one joined the network (is in the engine's DNS), so
+    /// proxies that cache DNS answers (nginx `valid=1s` keeps one up to 2 s)
+    /// know the new address before the old one goes. Default 2 s; it
+    /// overlaps the new container's boot, so it rarely costs anything.
+    pub settle: Duration,
     pub health: Health,
 }
+
+/// Default [`Service::settle`].
+pub const SETTLE: Duration = Duration::from_secs(2);
 
 // A few per service: the size of the HTTP variant does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -428,6 +437,10 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
             Some(d) => duration(src, &format!("services.{n}.drain"), d)?,
             None => Duration::ZERO,
         };
+        let settle = match &s.settle {
+            Some(d) => duration(src, &format!("services.{n}.settle"), d)?,
+            None => SETTLE,
+        };
         services.insert(
             n.clone(),
             Service {
@@ -436,6 +449,7 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
                 strategy,
                 strategy_at: s.strategy.as_ref().map(|s| src.at(s.span())),
                 drain,
+                settle,
                 health,
             },
         );
@@ -695,6 +709,7 @@ expect_json = { "$.status" = "ok" }
         assert_eq!(web.drain, Duration::from_secs(2));
         assert_eq!(web.strategy_at.as_deref(), Some("slipway.toml:21:12"));
         assert_eq!(c.services["api"].drain, Duration::ZERO);
+        assert_eq!(c.services["api"].settle, SETTLE);
         let e = err(&MINIMAL.replace("[services.web]", "[services.web]\ndrain = \"a while\""));
         assert!(
             e.starts_with("slipway.toml:21:9") && e.contains("services.web.drain"),

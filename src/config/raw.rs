@@ -60,6 +60,7 @@ pub struct RawService {
     /// told apart in validation so a typo gets a real message.
     pub health: Option<S<toml::Value>>,
     pub drain: Option<S<String>>,
+    pub settle: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

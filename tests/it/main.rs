@@ -11,6 +11,7 @@ mod deploy;
 mod faults;
 mod notify;
 mod probes;
+mod proxies;
 mod rollback;
 mod safety;
 mod signals;
