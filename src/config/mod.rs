@@ -37,7 +37,11 @@ pub struct Config {
     pub compose_files: Vec<String>,
     pub environments: BTreeMap<String, Environment>,
     pub services: BTreeMap<String, Service>,
+    /// The smoke suite, run once the release takes traffic.
     pub smoke: Vec<SmokeCheck>,
+    /// `pre_traffic` checks: run against each new container of their service
+    /// before it takes traffic (`{container}` is its address).
+    pub pre_traffic: Vec<SmokeCheck>,
     pub notify: Notify,
     pub hooks: Hooks,
     pub env_rules: env_rules::EnvRules,
@@ -127,6 +131,9 @@ pub struct SmokeCheck {
     /// Extra attempts after a failure, `retry_interval` apart.
     pub retries: u32,
     pub retry_interval: Duration,
+    /// The service whose new containers this check verifies before they
+    /// take traffic (`pre_traffic = "web"`).
+    pub pre_traffic: Option<String>,
 }
 
 impl SmokeCheck {
@@ -455,12 +462,27 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
         );
     }
 
-    let smoke = raw
+    let checks = raw
         .smoke
         .iter()
         .enumerate()
         .map(|(i, s)| smoke::check(src, i, s))
         .collect::<Result<Vec<_>>>()?;
+    for (i, s) in raw.smoke.iter().enumerate() {
+        let Some(svc) = &s.pre_traffic else { continue };
+        if !services.contains_key(svc.get_ref()) {
+            return src.err(
+                svc.span(),
+                format!(
+                    "smoke[{i}].pre_traffic: `{}` is not a service slipway deploys ([services.{}] is missing){}",
+                    svc.get_ref(),
+                    svc.get_ref(),
+                    did_you_mean(svc.get_ref(), services.keys().map(String::as_str))
+                ),
+            );
+        }
+    }
+    let (pre_traffic, smoke) = checks.into_iter().partition(|c| c.pre_traffic.is_some());
     let env_names: Vec<&str> = environments.keys().map(String::as_str).collect();
     let env_rules = env_rules::build(src, raw.env_rules.as_ref(), &env_names)?;
 
@@ -475,6 +497,7 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
         environments,
         services,
         smoke,
+        pre_traffic,
         notify,
         hooks,
         env_rules,
@@ -694,6 +717,34 @@ expect_json = { "$.status" = "ok" }
                 .map(|e| e.name.as_str())
                 .ok(),
             Some("production")
+        );
+    }
+
+    #[test]
+    fn pre_traffic_checks_name_a_service_and_reach_its_containers() {
+        let check = |extra: &str| {
+            MINIMAL.to_string()
+                + &format!("\n[[smoke]]\nname = \"new web\"\nhttp = \"http://{{container}}:8080/smoke\"\n{extra}\n")
+        };
+        let c = parse(&check("pre_traffic = \"web\"")).expect("valid");
+        assert_eq!(c.pre_traffic.len(), 1);
+        assert_eq!(c.pre_traffic[0].pre_traffic.as_deref(), Some("web"));
+        assert!(
+            c.smoke.iter().all(|s| s.pre_traffic.is_none()),
+            "pre-traffic checks are not part of the suite run after the switch"
+        );
+        let e = err(&check("pre_traffic = \"wbe\""));
+        assert!(
+            e.contains("smoke[1].pre_traffic: `wbe` is not a service")
+                && e.contains("did you mean `web`"),
+            "{e}"
+        );
+        let e = err(&(MINIMAL.to_string()
+            + "\n[[smoke]]\nname = \"x\"\nhttp = \"{url}/smoke\"\npre_traffic = \"web\"\n"));
+        assert!(
+            e.contains("pre_traffic: a pre-traffic check must reach each new container")
+                && e.contains("{container}"),
+            "{e}"
         );
     }
 

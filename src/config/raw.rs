@@ -114,6 +114,7 @@ pub struct RawSmoke {
     pub tcp: Option<S<String>>,
     pub expect_stdout: Option<S<toml::Value>>,
     pub expect_exit: Option<S<i32>>,
+    pub pre_traffic: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -69,6 +69,22 @@ impl Compose {
             .args(["--", service])
     }
 
+    /// Like [`Compose::up_scaled`], but the new container is only created,
+    /// not started: it can be kept out of rotation before it first runs.
+    pub fn create_scaled(&self, overrides: &Path, service: &str, scale: usize) -> Cmd {
+        self.base(&[overrides])
+            .args([
+                "up",
+                "--no-start",
+                "--no-deps",
+                "--no-build",
+                "--no-recreate",
+            ])
+            .arg("--scale")
+            .arg(format!("{service}={scale}"))
+            .args(["--", service])
+    }
+
     /// The config hash compose gives each service's containers (label
     /// `com.docker.compose.config-hash`): equal means up to date.
     pub fn config_hashes(&self, overrides: &Path, services: &[String]) -> Cmd {

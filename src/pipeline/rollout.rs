@@ -18,6 +18,15 @@
 //! - `stop-first` with replicas: remove one old container, start one new one,
 //!   wait healthy; repeat, so all but one keep serving.
 //!
+//! `pre_traffic` checks of a start-first service run blue-green: the new
+//! container is created without starting, put on its networks under its
+//! container name only (reachable at `{container}`, not by the service name
+//! that proxies resolve), started, checked healthy, checked by the
+//! pre-traffic checks, and only then given the service's aliases. A release
+//! failing them never served anyone. A service that cannot be kept out of
+//! rotation (stop-first, no compose network) runs them right after each new
+//! container starts serving, and says so.
+//!
 //! Which move comes next is a pure decision ([`next_move`]) over what the
 //! engine reports, so an interrupted rollout simply continues from what runs.
 
@@ -25,13 +34,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{Config, Health as Mode, Strategy};
+use crate::config::{Config, Health as Mode, SmokeCheck, SmokeKind, Strategy};
 use crate::engine::compose::{Model, ModelService};
 use crate::engine::exec::{self, Cmd, Output};
 use crate::engine::lifecycle::Replica;
 use crate::error::{Error, Result};
 use crate::failpoint;
-use crate::probe::health::{Target, Wait};
+use crate::probe::health::{Target, Wait, CONTAINER};
+use crate::probe::report;
+use crate::probe::smoke::Suite;
 use crate::probe::Vars;
 use crate::state::ServiceImage;
 
@@ -138,10 +149,13 @@ pub struct Slot {
 }
 
 /// Classify what the engine reports: `networks` are the service's networks
-/// (empty with a `network_mode`: then every container is in rotation);
-/// `hash` is compose's config hash for the pinned service, if known.
+/// (empty with a `network_mode`: then every container is in rotation); a
+/// container is in rotation on them under the service's name (a container
+/// kept out of rotation for its pre-traffic checks is there under its own
+/// name only). `hash` is compose's config hash for the pinned service, if known.
 pub fn classify(
     replicas: &[Replica],
+    service: &str,
     networks: &BTreeMap<String, Vec<String>>,
     image_id: &str,
     hash: Option<&str>,
@@ -151,7 +165,12 @@ pub fn classify(
         .map(|r| Slot {
             id: r.id.clone(),
             running: r.running,
-            in_rotation: networks.is_empty() || networks.keys().any(|n| r.networks.contains_key(n)),
+            in_rotation: networks.is_empty()
+                || networks.keys().any(|n| {
+                    r.networks
+                        .get(n)
+                        .is_some_and(|aliases| aliases.iter().any(|a| a == service))
+                }),
             fresh: r.image_id == image_id && hash.is_none_or(|h| r.config_hash == h),
         })
         .collect()
@@ -325,6 +344,17 @@ impl<'a> Rollout<'a> {
             self.wait()
                 .all(std::slice::from_ref(&self.target(svc)))
                 .await?;
+            let ids: Vec<String> = ctx
+                .docker
+                .replicas(&ctx.cfg.project, svc)
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|r| r.running)
+                .map(|r| r.id)
+                .collect();
+            let why = "stop-first replaces the container in place";
+            self.pre_traffic(svc, &ids, Some(why)).await?;
             return Ok(format!("{svc} healthy"));
         }
         self.one_by_one(svc, strategy, want).await?;
@@ -351,7 +381,10 @@ impl<'a> Rollout<'a> {
                 .replicas(project, svc)
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok::<_, String>((classify(&replicas, &networks, image_id, hash), replicas))
+            Ok::<_, String>((
+                classify(&replicas, svc, &networks, image_id, hash),
+                replicas,
+            ))
         };
         let (slots, _) = look().await?;
         for id in stale(&slots) {
@@ -375,19 +408,7 @@ impl<'a> Rollout<'a> {
                 Move::Discard(id) => self.remove(svc, &id).await?,
                 Move::Reconnect(id) => {
                     joined = Some(std::time::Instant::now());
-                    let name = replicas
-                        .iter()
-                        .find(|r| r.id == id)
-                        .map(|r| r.name.clone())
-                        .unwrap_or_default();
-                    for (net, aliases) in &networks {
-                        let mut all = vec![name.clone(), svc.to_string()];
-                        all.extend(aliases.iter().cloned());
-                        ctx.docker
-                            .reconnect(net, &id, &all)
-                            .await
-                            .map_err(|e| format!("{svc}: {e}"))?;
-                    }
+                    self.rejoin(svc, &id, &replicas, true).await?;
                     self.wait()
                         .containers(&self.target(svc), std::slice::from_ref(&id))
                         .await?;
@@ -403,10 +424,17 @@ impl<'a> Rollout<'a> {
                         .await?;
                 }
                 Move::StartOne { scale } => {
+                    let blue_green = strategy == Strategy::StartFirst
+                        && !networks.is_empty()
+                        && self.checks(svc).next().is_some();
                     let before: BTreeSet<&str> = replicas.iter().map(|r| r.id.as_str()).collect();
+                    let up = if blue_green {
+                        ctx.compose.create_scaled(&self.file, svc, scale)
+                    } else {
+                        ctx.compose.up_scaled(&self.file, svc, scale)
+                    };
                     joined = Some(std::time::Instant::now());
-                    self.compose_up(&ctx.compose.up_scaled(&self.file, svc, scale), svc)
-                        .await?;
+                    self.compose_up(&up, svc).await?;
                     let (_, after) = look().await?;
                     let new: Vec<String> = after
                         .iter()
@@ -418,14 +446,38 @@ impl<'a> Rollout<'a> {
                             "{svc}: docker compose up --scale {svc}={scale} started no new container"
                         ));
                     }
-                    if let Err(e) = self.wait().containers(&self.target(svc), &new).await {
+                    let verified = async {
+                        if blue_green {
+                            for id in &new {
+                                self.rejoin(svc, id, &after, false).await?;
+                                ctx.docker
+                                    .start(id)
+                                    .await
+                                    .map_err(|e| format!("{svc}: {e}"))?;
+                            }
+                        }
+                        self.wait().containers(&self.target(svc), &new).await?;
+                        let why = (!blue_green).then_some(match strategy {
+                            Strategy::StopFirst => "stop-first replaces containers in rotation",
+                            Strategy::StartFirst => "it is on no compose network of its own",
+                        });
+                        self.pre_traffic(svc, &new, why).await
+                    };
+                    if let Err(e) = verified.await {
                         if strategy == Strategy::StartFirst {
-                            // The old containers still serve: take the broken one away.
+                            // The old containers still serve: take the new ones away.
                             for id in &new {
                                 let _ = ctx.docker.stop_and_remove(id).await;
                             }
                         }
                         return Err(e);
+                    }
+                    if blue_green {
+                        // The switch: the new containers take traffic from now on.
+                        joined = Some(std::time::Instant::now());
+                        for id in &new {
+                            self.rejoin(svc, id, &after, true).await?;
+                        }
                     }
                 }
                 Move::Retire(id) => {
@@ -452,6 +504,114 @@ impl<'a> Rollout<'a> {
                 ));
             }
         }
+    }
+
+    /// Put a container (back) on the service's networks: under the service's
+    /// names (in rotation), or under its container name only (reachable at
+    /// its address, resolved by no proxy).
+    async fn rejoin(
+        &self,
+        svc: &str,
+        id: &str,
+        replicas: &[Replica],
+        in_rotation: bool,
+    ) -> Result<(), String> {
+        let ctx = self.ctx;
+        let name = replicas
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
+        for (net, aliases) in ctx.model.service_networks(&ctx.cfg.project, svc) {
+            let mut all = vec![name.clone()];
+            if in_rotation {
+                all.push(svc.to_string());
+                all.extend(aliases);
+            }
+            // Not on the network (a standby taken off by an earlier slipway) is fine:
+            // the connect below says what is wrong if anything is.
+            let _ = ctx.docker.disconnect(&net, id).await;
+            ctx.docker
+                .reconnect(&net, id, &all)
+                .await
+                .map_err(|e| format!("{svc}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The pre-traffic checks of a service.
+    fn checks<'c>(&'c self, svc: &'c str) -> impl Iterator<Item = &'c SmokeCheck> + 'c {
+        self.ctx
+            .cfg
+            .pre_traffic
+            .iter()
+            .filter(move |c| c.pre_traffic.as_deref() == Some(svc))
+    }
+
+    /// Run the service's pre-traffic checks against each of `ids` at its own
+    /// address; `late` says why they run after the container took traffic.
+    /// Only in a release: a restore goes back to what passed before.
+    async fn pre_traffic(
+        &self,
+        svc: &str,
+        ids: &[String],
+        late: Option<&str>,
+    ) -> Result<(), String> {
+        let ctx = self.ctx;
+        if self.purpose != Purpose::Release || self.checks(svc).next().is_none() {
+            return Ok(());
+        }
+        for id in ids {
+            let step = ctx.out.step("pre-traffic");
+            let address = ctx
+                .docker
+                .container_address(id)
+                .await
+                .map_err(|e| format!("{svc}: {e}"))?
+                .ok_or_else(|| format!("{svc}: container {id} has no address"))?;
+            let checks: Vec<SmokeCheck> = self
+                .checks(svc)
+                .map(|c| {
+                    let mut c = c.clone();
+                    if let SmokeKind::Http(h) = &mut c.kind {
+                        h.url = h.url.replace(CONTAINER, &address);
+                    }
+                    c
+                })
+                .collect();
+            let suite = Suite {
+                checks: &checks,
+                vars: self.vars.clone(),
+                compose: &ctx.compose,
+                cwd: &ctx.cfg.dir,
+                timeout: ctx.env.smoke_timeout,
+                concurrency: ctx.env.smoke_concurrency,
+            }
+            .run()
+            .await;
+            let when = match late {
+                None => "before it took traffic".to_string(),
+                Some(why) => format!("after it took traffic: {why}"),
+            };
+            let short = &id[..id.len().min(12)];
+            if suite.ok {
+                step.done(format!(
+                    "{svc} {short}: {} checks passed {when}",
+                    suite.checks.len()
+                ));
+            } else {
+                step.fail(format!(
+                    "{svc} {short}: {} of {} checks failed {when}",
+                    suite.failed,
+                    suite.checks.len()
+                ));
+                if !ctx.out.json {
+                    eprint!("{}", report::text(&suite));
+                }
+                return Err(format!("pre-traffic {}", suite.reason()));
+            }
+        }
+        Ok(())
     }
 
     async fn remove(&self, svc: &str, id: &str) -> Result<(), String> {
@@ -777,12 +937,16 @@ mod tests {
                 BTreeMap::new()
             },
         };
+        let mut hidden = replica("4", "sha256:new", "h2", true);
+        hidden.networks = [("p_default".to_string(), vec!["p-api-4".to_string()])].into();
         let slots = classify(
             &[
                 replica("1", "sha256:new", "h2", true),
                 replica("2", "sha256:new", "h1", true),
                 replica("3", "sha256:old", "h1", false),
+                hidden,
             ],
+            "api",
             &nets,
             "sha256:new",
             Some("h2"),
@@ -790,9 +954,14 @@ mod tests {
         assert!(slots[0].fresh && slots[0].in_rotation);
         assert!(!slots[1].fresh, "same image, other config: not fresh");
         assert!(!slots[2].in_rotation);
+        assert!(
+            !slots[3].in_rotation,
+            "on the network without the service's name: out of rotation"
+        );
         // Without a hash, the image decides.
         let slots = classify(
             &[replica("2", "sha256:new", "h1", true)],
+            "api",
             &nets,
             "sha256:new",
             None,

@@ -188,3 +188,56 @@ fn nginx_without_a_short_connect_timeout_stalls_requests() {
     let (_, _, report) = under_load(&stack, &["deploy", "--tag", "v2"]);
     assert!(report.slow > 0, "{}", report.summary());
 }
+
+/// A release whose new container fails its pre-traffic check never answers
+/// a request through the proxy: the check ran while the container was on the
+/// network under its own name only, and it was removed.
+#[test]
+fn a_release_failing_pre_traffic_checks_serves_no_one() {
+    let pre_traffic = r#"
+[[smoke]]
+name = "new container"
+http = "http://{container}:8080/smoke"
+expect_json = { "$.status" = "ok" }
+pre_traffic = "web"
+"#;
+    let stack = stack_behind("px-pretraffic", Kind::Nginx, None, pre_traffic);
+    stack.publish("web", "v1", app("v1", true));
+    stack.publish("web", "v2", app("v2", true));
+    stack.publish("web", "v3", app("v3", false));
+    assert_eq!(stack.deploy("v1").code, 0);
+
+    let (code, stderr, report) = under_load(&stack, &["deploy", "--tag", "v2"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("pre-traffic") && stderr.contains("1 checks passed before it took traffic"),
+        "{stderr}"
+    );
+    assert_eq!(report.failed + report.slow, 0, "{}", report.summary());
+    assert!(report.versions.contains_key("v2"), "{}", report.summary());
+
+    let (code, stderr, report) = under_load(&stack, &["deploy", "--tag", "v3"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("1 of 1 checks failed before it took traffic"),
+        "{stderr}"
+    );
+    assert_eq!(report.failed + report.slow, 0, "{}", report.summary());
+    assert_eq!(
+        report.versions.get("v3"),
+        None,
+        "the failing release answered: {}",
+        report.summary()
+    );
+    assert!(report.sent >= 500, "{}", report.summary());
+    let h = stack.history();
+    assert_eq!(h[0]["status"], "rolled_back");
+    let reason = h[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("pre-traffic smoke check `new container` failed"),
+        "{reason}"
+    );
+    // v2's container still serves, the v3 container is gone.
+    let web = stack.containers("web");
+    assert_eq!(web.len(), 1, "{web:?}");
+}
