@@ -281,19 +281,15 @@ proxy_image() {
     ensure_scratch
     local dir="$SCRATCH/$pkg"
     mkdir -p "$dir/deb" "$dir/root"
-    if [ -x "/var/cache/slipway/$pkg/x$bin" ]; then
-        cp -a "/var/cache/slipway/$pkg/x" "$dir/x"
-    else
-        apt_candidate "$pkg"
-        log "downloading Debian's $pkg (not installed: only its binary goes into $image)"
-        (cd "$dir/deb" && quietly apt-get -o APT::Sandbox::User=root download "$pkg") \
-            || die "apt-get download $pkg failed"
-        dpkg -x "$(ls "$dir"/deb/"$pkg"_*.deb | head -n 1)" "$dir/x"
-        mkdir -p "/var/cache/slipway/$pkg" && cp -a "$dir/x" "/var/cache/slipway/$pkg/" || true
-    fi
+    apt_candidate "$pkg"
+    log "downloading Debian's $pkg (not installed: only its binary goes into $image)"
+    (cd "$dir/deb" && quietly apt-get -o APT::Sandbox::User=root download "$pkg") \
+        || die "apt-get download $pkg failed"
+    local deb version
+    deb="$(ls "$dir"/deb/"$pkg"_*.deb | head -n 1)"
+    dpkg -x "$deb" "$dir/x"
+    version="$(dpkg-deb -f "$deb" Version)"
     [ -x "$dir/x$bin" ] || die "the $pkg package holds no $bin"
-    local version
-    version="$(dpkg-deb -f "$(ls "$dir"/deb/"$pkg"_*.deb 2>/dev/null | head -n 1)" Version 2>/dev/null || echo unknown)"
     mkdir -p "$dir/root$(dirname "$bin")"
     cp "$dir/x$bin" "$dir/root$bin"
     local lib
