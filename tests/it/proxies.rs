@@ -241,3 +241,42 @@ pre_traffic = "web"
     let web = stack.containers("web");
     assert_eq!(web.len(), 1, "{web:?}");
 }
+
+/// A stop-first service cannot be kept out of rotation: its pre-traffic
+/// checks run on its new container once it serves, and the output says so.
+#[test]
+fn pre_traffic_checks_of_a_stop_first_service_say_they_ran_late() {
+    let mut stack = Stack::new("px-pretraffic-late");
+    stack.extra_config = r#"
+[[smoke]]
+name = "new web"
+http = "http://{container}:8080/smoke"
+expect_json = { "$.status" = "ok" }
+pre_traffic = "web"
+"#
+    .into();
+    stack.write();
+    stack.publish_good("v1");
+    stack.publish("api", "v2", App::new("v2"));
+    let mut broken = App::new("v2");
+    broken.smoke_ok = false;
+    stack.publish("web", "v2", broken);
+    let run = stack.deploy("v1");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "1 checks passed after it took traffic: stop-first replaces the container in place"
+        ),
+        "{}",
+        run.stderr
+    );
+    let run = stack.deploy("v2");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("1 of 1 checks failed after it took traffic"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(stack.history()[0]["status"], "rolled_back");
+}
