@@ -368,6 +368,13 @@ mod tests {
             "--".into(),
             "api".into()
         ]));
+        // Created, not started: kept out of rotation before it first runs.
+        let cmd = compose().create_scaled(Path::new("o.yml"), "api", 3);
+        let args = cmd.args.join(" ");
+        assert!(
+            args.ends_with("up --no-start --no-deps --no-build --no-recreate --scale api=3 -- api"),
+            "{args}"
+        );
         let cmd = compose().config_hashes(Path::new("o.yml"), &["api".into(), "web".into()]);
         assert!(cmd.args.ends_with(&["--hash".into(), "api,web".into()]));
     }
