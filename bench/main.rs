@@ -13,14 +13,19 @@
 //!   `docker compose up -d`, slipway stop-first, start-first) and during a
 //!   failed deploy's rollback and a manual rollback (start-first);
 //! - slipway's peak memory, binary size, and its overhead above the physical
-//!   limit (pull time plus the slowest boot).
+//!   limit (pull time plus the slowest boot);
+//! - per proxy (the fixture proxy, nginx, Caddy as `examples/proxies/`
+//!   configures them): failed and slow (> 1 s) requests during a start-first
+//!   deploy, a failing deploy + rollback and `slipway rollback` (`proxies.rs`).
 //!
 //! Knobs (environment): `BENCH_RUNS` (rounds, median reported; default 3),
 //! `BENCH_BOOT` (seconds each of api, web, worker takes to boot; default
 //! `2,2,2`), `BENCH_BASELINE_POLL` (seconds between the baseline's health
 //! polls; the seed polled for up to 100 s: 20 tries of 5 s; default 5),
 //! `BENCH_RATE` (requests per second of the load; default: enough for 6,000
-//! requests in a start-first deploy, at least 1,200), `BENCH_VERBOSE` (show
+//! requests in a start-first deploy, at least 1,200), `BENCH_PROXY_RATE`
+//! (requests per second through each real proxy; default 600),
+//! `BENCH_ONLY=proxies` (only the per-proxy part), `BENCH_VERBOSE` (show
 //! slipway's own output).
 //!
 //! `cargo test --all-targets` builds this but does not run it (no `--bench`).
@@ -33,6 +38,8 @@ use std::time::{Duration, Instant};
 use slipway::engine::Docker;
 use slipway::fixture::load::{Load, Report};
 use slipway::fixture::{self, App, Registry};
+
+mod proxies;
 
 const PROJECT: &str = "slipway-bench";
 const SERVICES: [&str; 3] = ["api", "web", "worker"];
@@ -118,9 +125,26 @@ fn run() -> Res<()> {
         next_tag: std::cell::Cell::new(0),
         peak_kib: std::cell::Cell::new(0),
     };
-    let result = bench.measure(&proxy);
+    let only_proxies = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "proxies");
+    let result = if only_proxies {
+        Ok(())
+    } else {
+        bench.measure(&proxy)
+    };
     bench.clean();
-    result
+    result?;
+    let rate = knob("BENCH_PROXY_RATE", 600).max(1) as u32;
+    let web_boot = bench.boot[1].1;
+    eprintln!("bench: start-first through each proxy ({rate} req/s)");
+    let rows = proxies::measure(
+        &bench.rt,
+        &bench.docker,
+        &bench.registry.addr,
+        rate,
+        web_boot,
+    )?;
+    println!("\n{}", proxies::render(&rows, rate).join("\n"));
+    Ok(())
 }
 
 struct Timing {

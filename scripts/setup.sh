@@ -7,6 +7,9 @@
 #   4. a statically linked /bin/busybox (busybox-static); sshd and iproute2 for
 #      the test hosts of scripts/hosts.sh (the packaged ssh service never started)
 #   5. the base image slipway-fixture/busybox:1, imported from a tar (no network)
+#   6. real proxies as images, slipway-fixture/nginx:1 and slipway-fixture/caddy:1: Debian's
+#      nginx and caddy binaries (apt-get download + dpkg -x, never installed as services)
+#      with the libraries ldd names, on the busybox base
 # Idempotent: every step is skipped when already done. Progress goes to stderr.
 #
 # Environment knobs (all optional):
@@ -292,10 +295,75 @@ step_image() {
     log "image $FIXTURE_IMAGE imported ok"
 }
 
+# ---------------------------------------------------------------- 6. nginx and caddy images
+# proxy_image NAME BINARY COMMAND...: the binary (at its own path) and every library ldd
+# names, on the busybox base. Run as COMMAND; a config file is bind-mounted by whoever runs it.
+proxy_image() {
+    local image="$1" pkg="$2" bin="$3" stop="$4"; shift 4
+    if docker image inspect "$image" >/dev/null 2>&1; then
+        log "image $image ok"; return
+    fi
+    ensure_scratch
+    local dir="$SCRATCH/$pkg"
+    mkdir -p "$dir/deb" "$dir/root"
+    apt_candidate "$pkg"
+    log "downloading Debian's $pkg (not installed: only its binary goes into $image)"
+    (cd "$dir/deb" && quietly apt-get -o APT::Sandbox::User=root download "$pkg") \
+        || die "apt-get download $pkg failed"
+    local deb version
+    deb="$(ls "$dir"/deb/"$pkg"_*.deb | head -n 1)"
+    dpkg -x "$deb" "$dir/x"
+    version="$(dpkg-deb -f "$deb" Version)"
+    [ -x "$dir/x$bin" ] || die "the $pkg package holds no $bin"
+    mkdir -p "$dir/root$(dirname "$bin")"
+    cp "$dir/x$bin" "$dir/root$bin"
+    local lib
+    for lib in $(ldd "$dir/x$bin" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}'); do
+        mkdir -p "$dir/root$(dirname "$lib")"
+        cp -L "$lib" "$dir/root$lib"
+    done
+    # What both need from a filesystem: users for nginx's worker, scratch dirs they write to.
+    mkdir -p "$dir/root/etc" "$dir/root/var/log/nginx" "$dir/root/var/lib/nginx" "$dir/root/run" \
+        "$dir/root/var/lock" "$dir/root/etc/nginx" "$dir/root/etc/caddy" "$dir/root/data" "$dir/root/config"
+    printf 'root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/bin/false\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
+        >"$dir/root/etc/passwd"
+    printf 'root:x:0:\nwww-data:x:33:\nnogroup:x:65534:\n' >"$dir/root/etc/group"
+    printf 'hosts: files dns\n' >"$dir/root/etc/nsswitch.conf"
+    local cmd="" a
+    for a in "$@"; do cmd="$cmd${cmd:+, }\"$a\""; done
+    cat >"$dir/Dockerfile" <<DOCKERFILE
+FROM $FIXTURE_IMAGE
+COPY root/ /
+ENV XDG_DATA_HOME=/data XDG_CONFIG_HOME=/config
+LABEL io.slipway.fixture=1 io.slipway.fixture.package="$pkg $version"
+STOPSIGNAL $stop
+CMD [$cmd]
+DOCKERFILE
+    log "building $image ($pkg $version)"
+    DOCKER_BUILDKIT=0 quietly docker build -q -t "$image" "$dir" || die "docker build $image failed"
+    docker run --rm --entrypoint "$bin" "$image" "$( [ "$pkg" = nginx ] && echo -v || echo version)" >/dev/null 2>&1 \
+        || die "$image: $bin does not run inside the image"
+    log "image $image built ok"
+}
+
+apt_candidate() {
+    local cand
+    cand="$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}')"
+    if [ -z "$cand" ] || [ "$cand" = "(none)" ]; then apt_update; fi
+}
+
+step_proxies() {
+    proxy_image slipway-fixture/nginx:1 nginx /usr/sbin/nginx SIGQUIT \
+        /usr/sbin/nginx -c /etc/nginx/nginx.conf -g "daemon off;"
+    proxy_image slipway-fixture/caddy:1 caddy /usr/bin/caddy SIGTERM \
+        /usr/bin/caddy run --config /etc/caddy/Caddyfile --adapter caddyfile
+}
+
 step_docker
 step_compose
 step_registry
 step_busybox
 step_sshd
 step_image
+step_proxies
 log "ready"

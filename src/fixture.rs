@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 
 pub mod load;
 pub mod proxy;
+pub mod server;
 
 pub const BASE_IMAGE: &str = "slipway-fixture/busybox:1";
 pub const LABEL: &str = "io.slipway.fixture";
@@ -36,6 +37,16 @@ pub enum Behaviour {
     Crash,
 }
 
+/// What serves a fixture app's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    /// busybox httpd: one answer per connection, a listen backlog of 9.
+    Httpd,
+    /// `fixtures/serve.rs` ([`server`]): keep-alive, a full backlog and a
+    /// graceful stop, as real apps have; needs `rustc` to build.
+    Serve,
+}
+
 #[derive(Debug, Clone)]
 pub struct App {
     pub version: String,
@@ -44,6 +55,7 @@ pub struct App {
     pub smoke_ok: bool,
     /// Seconds before the server answers, as a real app boots.
     pub boot_delay: u32,
+    pub server: Server,
 }
 
 impl App {
@@ -53,6 +65,7 @@ impl App {
             behaviour: Behaviour::Healthy,
             smoke_ok: true,
             boot_delay: 0,
+            server: Server::Httpd,
         }
     }
 }
@@ -179,24 +192,43 @@ pub async fn build(docker: &Docker, app: &App, repo: &str, tag: &str) -> Result<
         Behaviour::Crash => {
             "echo 'fixture: crashing at start on purpose' >&2\nexit 3\n".to_string()
         }
-        _ => format!(
-            // The boot sleeps in the background so a stop during the boot
-            // exits at once (sh runs a trap only between foreground commands).
-            "trap 'exit 0' TERM INT\nsleep {} & wait $!\nhttpd -f -p 8080 -h /www &\nwait\n",
-            app.boot_delay
-        ),
+        // A graceful stop: the server stops accepting (new connections are
+        // refused) and finishes the requests in flight before the container
+        // exits. The boot sleep runs in the background so a stop signal is
+        // handled at once. httpd's children, one per connection, get a moment.
+        _ => {
+            let (serve, settle) = match app.server {
+                Server::Httpd => ("httpd -f -p 8080 -h /www", "sleep 0.2"),
+                Server::Serve => ("/bin/serve 8080 /www", "wait \"$pid\""),
+            };
+            format!(
+                "stop() {{ [ -n \"$pid\" ] && kill -TERM \"$pid\" && {settle}; exit 0; }}\n\
+                 trap stop TERM INT\n\
+                 sleep {} & wait $!\n\
+                 {serve} & pid=$!\n\
+                 wait\n",
+                app.boot_delay
+            )
+        }
     };
     let check = match app.behaviour {
         Behaviour::NeverHealthy => "false".to_string(),
         _ => "wget -q -O /dev/null http://127.0.0.1:8080/health || exit 1".to_string(),
     };
-    let files: Vec<(&str, &[u8], u32)> = vec![
+    let server = match app.server {
+        Server::Httpd => Vec::new(),
+        Server::Serve => server::binary().await?,
+    };
+    let mut files: Vec<(&str, &[u8], u32)> = vec![
         ("www/health", health.as_bytes(), 0o644),
         ("www/smoke", smoke.as_bytes(), 0o644),
         ("www/version", app.version.as_bytes(), 0o644),
         ("www/nonce", nonce.as_bytes(), 0o644),
         ("app/run.sh", run.as_bytes(), 0o755),
     ];
+    if app.server == Server::Serve {
+        files.push(("bin/serve", &server, 0o755));
+    }
     let changes = vec![
         format!(
             "LABEL {LABEL}=1 {LABEL}.version={} {LABEL}.nonce={nonce}",

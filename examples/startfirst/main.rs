@@ -5,7 +5,7 @@
 //! whose smoke test fails), starts a registry on 127.0.0.1, then with the
 //! files in this folder: deploys v1, deploys v2 while a loopback load
 //! generator sends requests through the proxy (none may fail), deploys v3
-//! (rolled back to v2 from its warm standby, again under load), and removes
+//! (rolled back to v2 by restarting its stopped container, again under load), and removes
 //! everything it made.
 
 use std::path::{Path, PathBuf};

@@ -40,7 +40,11 @@ pub struct Config {
     pub compose_files: Vec<String>,
     pub environments: BTreeMap<String, Environment>,
     pub services: BTreeMap<String, Service>,
+    /// The smoke suite, run once the release takes traffic.
     pub smoke: Vec<SmokeCheck>,
+    /// `pre_traffic` checks: run against each new container of their service
+    /// before it takes traffic (`{container}` is its address).
+    pub pre_traffic: Vec<SmokeCheck>,
     pub notify: Notify,
     pub hooks: Hooks,
     pub env_rules: env_rules::EnvRules,
@@ -84,8 +88,17 @@ pub struct Service {
     /// start-first: how long the old and new containers serve side by side
     /// before the old one leaves rotation (proxies catching up). Default 0.
     pub drain: Duration,
+    /// start-first: an old container leaves rotation no earlier than this
+    /// after the new one joined the network (is in the engine's DNS), so
+    /// proxies that cache DNS answers (nginx `valid=1s` keeps one up to 2 s)
+    /// know the new address before the old one goes. Default 2 s; it
+    /// overlaps the new container's boot, so it rarely costs anything.
+    pub settle: Duration,
     pub health: Health,
 }
+
+/// Default [`Service::settle`].
+pub const SETTLE: Duration = Duration::from_secs(2);
 
 // A few per service: the size of the HTTP variant does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -123,6 +136,9 @@ pub struct SmokeCheck {
     /// Extra attempts after a failure, `retry_interval` apart.
     pub retries: u32,
     pub retry_interval: Duration,
+    /// The service whose new containers this check verifies before they
+    /// take traffic (`pre_traffic = "web"`).
+    pub pre_traffic: Option<String>,
 }
 
 impl SmokeCheck {
@@ -424,6 +440,10 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
             Some(d) => duration(src, &format!("services.{n}.drain"), d)?,
             None => Duration::ZERO,
         };
+        let settle = match &s.settle {
+            Some(d) => duration(src, &format!("services.{n}.settle"), d)?,
+            None => SETTLE,
+        };
         services.insert(
             n.clone(),
             Service {
@@ -432,17 +452,33 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
                 strategy,
                 strategy_at: s.strategy.as_ref().map(|s| src.at(s.span())),
                 drain,
+                settle,
                 health,
             },
         );
     }
 
-    let smoke = raw
+    let checks = raw
         .smoke
         .iter()
         .enumerate()
         .map(|(i, s)| smoke::check(src, i, s))
         .collect::<Result<Vec<_>>>()?;
+    for (i, s) in raw.smoke.iter().enumerate() {
+        let Some(svc) = &s.pre_traffic else { continue };
+        if !services.contains_key(svc.get_ref()) {
+            return src.err(
+                svc.span(),
+                format!(
+                    "smoke[{i}].pre_traffic: `{}` is not a service slipway deploys ([services.{}] is missing){}",
+                    svc.get_ref(),
+                    svc.get_ref(),
+                    did_you_mean(svc.get_ref(), services.keys().map(String::as_str))
+                ),
+            );
+        }
+    }
+    let (pre_traffic, smoke) = checks.into_iter().partition(|c| c.pre_traffic.is_some());
     let env_names: Vec<&str> = environments.keys().map(String::as_str).collect();
     let env_rules = env_rules::build(src, raw.env_rules.as_ref(), &env_names)?;
 
@@ -464,6 +500,7 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
         environments,
         services,
         smoke,
+        pre_traffic,
         notify,
         hooks,
         env_rules,
@@ -688,6 +725,34 @@ expect_json = { "$.status" = "ok" }
     }
 
     #[test]
+    fn pre_traffic_checks_name_a_service_and_reach_its_containers() {
+        let check = |extra: &str| {
+            MINIMAL.to_string()
+                + &format!("\n[[smoke]]\nname = \"new web\"\nhttp = \"http://{{container}}:8080/smoke\"\n{extra}\n")
+        };
+        let c = parse(&check("pre_traffic = \"web\"")).expect("valid");
+        assert_eq!(c.pre_traffic.len(), 1);
+        assert_eq!(c.pre_traffic[0].pre_traffic.as_deref(), Some("web"));
+        assert!(
+            c.smoke.iter().all(|s| s.pre_traffic.is_none()),
+            "pre-traffic checks are not part of the suite run after the switch"
+        );
+        let e = err(&check("pre_traffic = \"wbe\""));
+        assert!(
+            e.contains("smoke[1].pre_traffic: `wbe` is not a service")
+                && e.contains("did you mean `web`"),
+            "{e}"
+        );
+        let e = err(&(MINIMAL.to_string()
+            + "\n[[smoke]]\nname = \"x\"\nhttp = \"{url}/smoke\"\npre_traffic = \"web\"\n"));
+        assert!(
+            e.contains("pre_traffic: a pre-traffic check must reach each new container")
+                && e.contains("{container}"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn start_first_with_a_drain_period() {
         let c = parse(&MINIMAL.replace(
             "[services.web]",
@@ -699,6 +764,7 @@ expect_json = { "$.status" = "ok" }
         assert_eq!(web.drain, Duration::from_secs(2));
         assert_eq!(web.strategy_at.as_deref(), Some("slipway.toml:21:12"));
         assert_eq!(c.services["api"].drain, Duration::ZERO);
+        assert_eq!(c.services["api"].settle, SETTLE);
         let e = err(&MINIMAL.replace("[services.web]", "[services.web]\ndrain = \"a while\""));
         assert!(
             e.starts_with("slipway.toml:21:9") && e.contains("services.web.drain"),

@@ -158,6 +158,7 @@ pub struct RawService {
     pub health: Option<S<toml::Value>>,
     /// start-first: how long old and new serve side by side (default "0s").
     pub drain: Option<S<String>>,
+    pub settle: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -218,6 +219,7 @@ pub struct RawSmoke {
     #[schemars(with = "Option<AnyValue>")]
     pub expect_stdout: Option<S<toml::Value>>,
     pub expect_exit: Option<S<i32>>,
+    pub pre_traffic: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

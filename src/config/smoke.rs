@@ -14,6 +14,7 @@ use serde_json_path::JsonPath;
 use super::raw::{RawHttpHealth, RawSmoke, RawStatus};
 use super::{did_you_mean, names, HttpExpect, SmokeCheck, SmokeKind, Source};
 use crate::error::Result;
+use crate::probe::health::CONTAINER;
 use crate::probe::predicate::{Literal, Predicate};
 
 /// A per-check timeout when none is given.
@@ -422,11 +423,28 @@ pub(super) fn check(src: &Source, i: usize, s: &RawSmoke) -> Result<SmokeCheck> 
             timeout,
         }
     };
+    let pre_traffic = match &s.pre_traffic {
+        None => None,
+        Some(svc) => {
+            let placed = matches!(&kind, SmokeKind::Http(h) if h.url.contains(CONTAINER));
+            if !placed {
+                return src.err(
+                    svc.span(),
+                    format!(
+                        "{key}.pre_traffic: a pre-traffic check must reach each new container itself: \
+                         make it an `http` check with {CONTAINER} in its URL, e.g. \"http://{CONTAINER}:8080/health\""
+                    ),
+                );
+            }
+            Some(svc.get_ref().clone())
+        }
+    };
     Ok(SmokeCheck {
         name: name.clone(),
         kind,
         retries,
         retry_interval,
+        pre_traffic,
     })
 }
 

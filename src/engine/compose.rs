@@ -85,6 +85,22 @@ impl Compose {
             .args(["--", service])
     }
 
+    /// Like [`Compose::up_scaled`], but the new container is only created,
+    /// not started: it can be kept out of rotation before it first runs.
+    pub fn create_scaled(&self, overrides: &Path, service: &str, scale: usize) -> Cmd {
+        self.base(&[overrides])
+            .args([
+                "up",
+                "--no-start",
+                "--no-deps",
+                "--no-build",
+                "--no-recreate",
+            ])
+            .arg("--scale")
+            .arg(format!("{service}={scale}"))
+            .args(["--", service])
+    }
+
     /// The config hash compose gives each service's containers (label
     /// `com.docker.compose.config-hash`): equal means up to date.
     pub fn config_hashes(&self, overrides: &Path, services: &[String]) -> Cmd {
@@ -440,6 +456,13 @@ mod tests {
             "--".into(),
             "api".into()
         ]));
+        // Created, not started: kept out of rotation before it first runs.
+        let cmd = compose().create_scaled(Path::new("o.yml"), "api", 3);
+        let args = cmd.args.join(" ");
+        assert!(
+            args.ends_with("up --no-start --no-deps --no-build --no-recreate --scale api=3 -- api"),
+            "{args}"
+        );
         let cmd = compose().config_hashes(Path::new("o.yml"), &["api".into(), "web".into()]);
         assert!(cmd.args.ends_with(&["--hash".into(), "api,web".into()]));
     }

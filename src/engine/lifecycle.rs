@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use bollard::models::{EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest};
 use bollard::query_parameters::{
     EventsOptions, InspectContainerOptions, ListNetworksOptions, RemoveContainerOptions,
-    StopContainerOptions,
+    StartContainerOptions, StopContainerOptions,
 };
 use futures_util::{Stream, StreamExt};
 
@@ -119,6 +119,41 @@ impl Docker {
             .connect_network(network, req)
             .await
             .map_err(|e| docker_err(&format!("connect {container} to {network}"), e))
+    }
+
+    /// Stop a container gracefully, as `docker stop` does: its own stop signal,
+    /// then its grace period (compose's `stop_grace_period`) before a kill.
+    /// The container is kept. Stopped or gone already is fine.
+    pub async fn stop(&self, container: &str) -> Result<()> {
+        match self
+            .api()
+            .stop_container(container, None::<StopContainerOptions>)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            // 304: already stopped.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(docker_err(&format!("stop container {container}"), e)),
+        }
+    }
+
+    /// Start a stopped container again, on the networks it was on.
+    pub async fn start(&self, container: &str) -> Result<()> {
+        match self
+            .api()
+            .start_container(container, None::<StartContainerOptions>)
+            .await
+        {
+            Ok(()) => Ok(()),
+            // 304: already running.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(docker_err(&format!("start container {container}"), e)),
+        }
     }
 
     /// Stop a container (its own stop signal and grace period, as compose

@@ -4,16 +4,28 @@
 //! - `stop-first` with one container: compose's own recreate (`up -d
 //!   --no-deps`), as the seed's `docker compose up -d` did, then wait healthy.
 //! - `start-first`: start one new container beside the old ones (`up
-//!   --no-recreate --scale n+1`), wait until it is healthy, wait `drain`, then
-//!   take one old container out of rotation; repeat per replica. In a deploy
-//!   the old container leaves rotation by leaving the service's networks (the
-//!   engine's DNS stops naming it, so proxies stop sending it connections) but
-//!   keeps running as a warm **standby** until the release commits; if the
-//!   release fails, restoring puts the standby back on its networks instead of
-//!   booting the old release again. In a restore, replaced containers are
-//!   stopped and removed.
+//!   --no-recreate --scale n+1`), wait until it is healthy, wait `drain` (and
+//!   until it has been on the network for `settle`, so proxies caching DNS
+//!   answers know it), then retire one old container; repeat per replica. Retiring is a graceful stop
+//!   while the container is still on its networks, as Kubernetes terminates a
+//!   pod: the app gets its stop signal, finishes what it serves and closes its
+//!   sockets, so proxies see a refused or closed connection (and retry on
+//!   another address) instead of an address that vanishes under open
+//!   connections and drops their packets. In a deploy the stopped container is
+//!   kept as a **standby** until the release commits; if the release fails,
+//!   restoring starts the standby again instead of creating a container. In a
+//!   restore, replaced containers are stopped and removed.
 //! - `stop-first` with replicas: remove one old container, start one new one,
 //!   wait healthy; repeat, so all but one keep serving.
+//!
+//! `pre_traffic` checks of a start-first service run blue-green: the new
+//! container is created without starting, put on its networks under its
+//! container name only (reachable at `{container}`, not by the service name
+//! that proxies resolve), started, checked healthy, checked by the
+//! pre-traffic checks, and only then given the service's aliases. A release
+//! failing them never served anyone. A service that cannot be kept out of
+//! rotation (stop-first, no compose network) runs them right after each new
+//! container starts serving, and says so.
 //!
 //! Which move comes next is a pure decision ([`next_move`]) over what the
 //! engine reports, so an interrupted rollout simply continues from what runs.
@@ -22,13 +34,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{Config, Health as Mode, Strategy};
+use crate::config::{Config, Health as Mode, SmokeCheck, SmokeKind, Strategy};
 use crate::engine::compose::{Model, ModelService};
 use crate::engine::exec::{self, Cmd, Output};
 use crate::engine::lifecycle::Replica;
 use crate::error::{Error, Result};
 use crate::failpoint;
-use crate::probe::health::{Target, Wait};
+use crate::probe::health::{Target, Wait, CONTAINER};
+use crate::probe::report;
+use crate::probe::smoke::Suite;
 use crate::probe::Vars;
 use crate::state::ServiceImage;
 
@@ -37,8 +51,8 @@ use super::context::Ctx;
 const UP_TIMEOUT: Duration = Duration::from_secs(300);
 const COMPOSE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Why a rollout runs: a new release (replaced containers are kept as a warm
-/// standby until commit) or a restore (replaced containers are removed).
+/// Why a rollout runs: a new release (replaced containers are stopped and kept
+/// as a standby until commit) or a restore (replaced containers are removed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
     Release,
@@ -125,18 +139,23 @@ pub fn refuse_unrunnable(cfg: &Config, model: &Model) -> Result<()> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slot {
     pub id: String,
+    /// Stopped: a standby kept for the way back, or a leftover.
     pub running: bool,
-    /// On the service's networks (else a standby: running, reachable by no one).
+    /// On the service's networks (a running container off them is a standby
+    /// left by an earlier slipway, which took containers off their networks).
     pub in_rotation: bool,
     /// Already what the release wants (image and compose config).
     pub fresh: bool,
 }
 
 /// Classify what the engine reports: `networks` are the service's networks
-/// (empty with a `network_mode`: then every container is in rotation);
-/// `hash` is compose's config hash for the pinned service, if known.
+/// (empty with a `network_mode`: then every container is in rotation); a
+/// container is in rotation on them under the service's name (a container
+/// kept out of rotation for its pre-traffic checks is there under its own
+/// name only). `hash` is compose's config hash for the pinned service, if known.
 pub fn classify(
     replicas: &[Replica],
+    service: &str,
     networks: &BTreeMap<String, Vec<String>>,
     image_id: &str,
     hash: Option<&str>,
@@ -146,7 +165,12 @@ pub fn classify(
         .map(|r| Slot {
             id: r.id.clone(),
             running: r.running,
-            in_rotation: networks.is_empty() || networks.keys().any(|n| r.networks.contains_key(n)),
+            in_rotation: networks.is_empty()
+                || networks.keys().any(|n| {
+                    r.networks
+                        .get(n)
+                        .is_some_and(|aliases| aliases.iter().any(|a| a == service))
+                }),
             fresh: r.image_id == image_id && hash.is_none_or(|h| r.config_hash == h),
         })
         .collect()
@@ -156,43 +180,50 @@ pub fn classify(
 pub enum Move {
     /// Remove a container that serves nothing (stopped, or a standby of another release).
     Discard(String),
-    /// Put a standby of the wanted release back on its networks: no boot needed.
+    /// Put a running standby of the wanted release back on its networks.
     Reconnect(String),
+    /// Start a stopped standby of the wanted release again: no image pull, no create.
+    Revive(String),
     /// Start one more container of the wanted release; compose will then run `scale`.
     StartOne {
         scale: usize,
     },
-    /// Take a replaced container out of rotation.
+    /// Take a replaced container out of rotation: a graceful stop.
     Retire(String),
     Done,
 }
 
-/// Containers to remove before a rollout starts: stopped ones, and standbys
-/// that are not of the wanted release (left by an earlier interrupted run).
+/// Containers to remove before a rollout starts: those of another release
+/// that serve nothing (stopped, or off the networks), left by an earlier run.
+/// Stopped containers of the wanted release stay: they are its standby.
 pub fn stale(slots: &[Slot]) -> Vec<String> {
     slots
         .iter()
-        .filter(|s| !s.running || (!s.in_rotation && !s.fresh))
+        .filter(|s| !s.fresh && (!s.running || !s.in_rotation))
         .map(|s| s.id.clone())
         .collect()
 }
 
 /// The next step towards `want` fresh containers in rotation, one container
 /// at a time. start-first never lets fewer than `want` containers serve;
-/// stop-first never lets fewer than `want - 1` serve. Standbys of other
-/// releases are ignored here (see [`stale`]): they serve nothing.
+/// stop-first never lets fewer than `want - 1` serve. Stopped containers and
+/// standbys of other releases serve nothing and are not counted.
 pub fn next_move(slots: &[Slot], want: usize, strategy: Strategy) -> Move {
-    if let Some(s) = slots.iter().find(|s| !s.running) {
-        return Move::Discard(s.id.clone());
-    }
-    let live_fresh: Vec<&Slot> = slots.iter().filter(|s| s.in_rotation && s.fresh).collect();
-    let live_old: Vec<&Slot> = slots.iter().filter(|s| s.in_rotation && !s.fresh).collect();
+    let live = |s: &&Slot| s.running && s.in_rotation;
+    let live_fresh: Vec<&Slot> = slots.iter().filter(live).filter(|s| s.fresh).collect();
+    let live_old: Vec<&Slot> = slots.iter().filter(live).filter(|s| !s.fresh).collect();
     let serving = live_fresh.len() + live_old.len();
-    // A warm standby of the wanted release costs no boot: all of them go back
-    // into rotation before anything leaves it.
+    // A standby of the wanted release costs no create (and, running, no
+    // boot): all of them go back into rotation before anything leaves it.
     if live_fresh.len() < want {
-        if let Some(s) = slots.iter().find(|s| !s.in_rotation && s.fresh) {
+        if let Some(s) = slots
+            .iter()
+            .find(|s| s.running && !s.in_rotation && s.fresh)
+        {
             return Move::Reconnect(s.id.clone());
+        }
+        if let Some(s) = slots.iter().find(|s| !s.running && s.fresh) {
+            return Move::Revive(s.id.clone());
         }
     }
     let room = match strategy {
@@ -205,6 +236,11 @@ pub fn next_move(slots: &[Slot], want: usize, strategy: Strategy) -> Move {
         }
     }
     if live_fresh.len() < want {
+        // compose's `--scale` starts a stopped container of the service
+        // before it creates one: nothing stopped may be left for it to find.
+        if let Some(s) = slots.iter().find(|s| !s.running) {
+            return Move::Discard(s.id.clone());
+        }
         // compose counts every container of the service, standbys included.
         return Move::StartOne {
             scale: slots.len() + 1,
@@ -308,6 +344,17 @@ impl<'a> Rollout<'a> {
             self.wait()
                 .all(std::slice::from_ref(&self.target(svc)))
                 .await?;
+            let ids: Vec<String> = ctx
+                .docker
+                .replicas(&ctx.cfg.project, svc)
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|r| r.running)
+                .map(|r| r.id)
+                .collect();
+            let why = "stop-first replaces the container in place";
+            self.pre_traffic(svc, &ids, Some(why)).await?;
             return Ok(format!("{svc} healthy"));
         }
         self.one_by_one(svc, strategy, want).await?;
@@ -334,17 +381,22 @@ impl<'a> Rollout<'a> {
                 .replicas(project, svc)
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok::<_, String>((classify(&replicas, &networks, image_id, hash), replicas))
+            Ok::<_, String>((
+                classify(&replicas, svc, &networks, image_id, hash),
+                replicas,
+            ))
         };
         let (slots, _) = look().await?;
         for id in stale(&slots) {
             self.remove(svc, &id).await?;
         }
-        let drain = ctx
+        let (drain, settle) = ctx
             .cfg
             .services
             .get(svc)
-            .map_or(Duration::ZERO, |s| s.drain);
+            .map_or((Duration::ZERO, Duration::ZERO), |s| (s.drain, s.settle));
+        // When a container last joined the service's networks (and its DNS name).
+        let mut joined: Option<std::time::Instant> = None;
         // Each move changes one container; this bounds a rollout that cannot converge.
         let mut moves_left = 4 * (want + slots.len()) + 4;
         loop {
@@ -355,27 +407,34 @@ impl<'a> Rollout<'a> {
                 Move::Done => return Ok(()),
                 Move::Discard(id) => self.remove(svc, &id).await?,
                 Move::Reconnect(id) => {
-                    let name = replicas
-                        .iter()
-                        .find(|r| r.id == id)
-                        .map(|r| r.name.clone())
-                        .unwrap_or_default();
-                    for (net, aliases) in &networks {
-                        let mut all = vec![name.clone(), svc.to_string()];
-                        all.extend(aliases.iter().cloned());
-                        ctx.docker
-                            .reconnect(net, &id, &all)
-                            .await
-                            .map_err(|e| format!("{svc}: {e}"))?;
-                    }
+                    joined = Some(std::time::Instant::now());
+                    self.rejoin(svc, &id, &replicas, true).await?;
+                    self.wait()
+                        .containers(&self.target(svc), std::slice::from_ref(&id))
+                        .await?;
+                }
+                Move::Revive(id) => {
+                    joined = Some(std::time::Instant::now());
+                    ctx.docker
+                        .start(&id)
+                        .await
+                        .map_err(|e| format!("{svc}: {e}"))?;
                     self.wait()
                         .containers(&self.target(svc), std::slice::from_ref(&id))
                         .await?;
                 }
                 Move::StartOne { scale } => {
+                    let blue_green = strategy == Strategy::StartFirst
+                        && !networks.is_empty()
+                        && self.checks(svc).next().is_some();
                     let before: BTreeSet<&str> = replicas.iter().map(|r| r.id.as_str()).collect();
-                    self.compose_up(&ctx.compose.up_scaled(&self.file, svc, scale), svc)
-                        .await?;
+                    let up = if blue_green {
+                        ctx.compose.create_scaled(&self.file, svc, scale)
+                    } else {
+                        ctx.compose.up_scaled(&self.file, svc, scale)
+                    };
+                    joined = Some(std::time::Instant::now());
+                    self.compose_up(&up, svc).await?;
                     let (_, after) = look().await?;
                     let new: Vec<String> = after
                         .iter()
@@ -387,27 +446,52 @@ impl<'a> Rollout<'a> {
                             "{svc}: docker compose up --scale {svc}={scale} started no new container"
                         ));
                     }
-                    if let Err(e) = self.wait().containers(&self.target(svc), &new).await {
+                    let verified = async {
+                        if blue_green {
+                            for id in &new {
+                                self.rejoin(svc, id, &after, false).await?;
+                                ctx.docker
+                                    .start(id)
+                                    .await
+                                    .map_err(|e| format!("{svc}: {e}"))?;
+                            }
+                        }
+                        self.wait().containers(&self.target(svc), &new).await?;
+                        let why = (!blue_green).then_some(match strategy {
+                            Strategy::StopFirst => "stop-first replaces containers in rotation",
+                            Strategy::StartFirst => "it is on no compose network of its own",
+                        });
+                        self.pre_traffic(svc, &new, why).await
+                    };
+                    if let Err(e) = verified.await {
                         if strategy == Strategy::StartFirst {
-                            // The old containers still serve: take the broken one away.
+                            // The old containers still serve: take the new ones away.
                             for id in &new {
                                 let _ = ctx.docker.stop_and_remove(id).await;
                             }
                         }
                         return Err(e);
                     }
+                    if blue_green {
+                        // The switch: the new containers take traffic from now on.
+                        joined = Some(std::time::Instant::now());
+                        for id in &new {
+                            self.rejoin(svc, id, &after, true).await?;
+                        }
+                    }
                 }
                 Move::Retire(id) => {
                     if strategy == Strategy::StartFirst {
-                        tokio::time::sleep(drain).await;
+                        let unsettled =
+                            joined.map_or(Duration::ZERO, |t| settle.saturating_sub(t.elapsed()));
+                        tokio::time::sleep(drain.max(unsettled)).await;
                     }
                     if strategy == Strategy::StartFirst && self.purpose == Purpose::Release {
-                        for net in networks.keys() {
-                            ctx.docker
-                                .disconnect(net, &id)
-                                .await
-                                .map_err(|e| format!("{svc}: {e}"))?;
-                        }
+                        // Stopped on its networks, not taken off them: see the module doc.
+                        ctx.docker
+                            .stop(&id)
+                            .await
+                            .map_err(|e| format!("{svc}: {e}"))?;
                     } else {
                         self.remove(svc, &id).await?;
                     }
@@ -420,6 +504,114 @@ impl<'a> Rollout<'a> {
                 ));
             }
         }
+    }
+
+    /// Put a container (back) on the service's networks: under the service's
+    /// names (in rotation), or under its container name only (reachable at
+    /// its address, resolved by no proxy).
+    async fn rejoin(
+        &self,
+        svc: &str,
+        id: &str,
+        replicas: &[Replica],
+        in_rotation: bool,
+    ) -> Result<(), String> {
+        let ctx = self.ctx;
+        let name = replicas
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
+        for (net, aliases) in ctx.model.service_networks(&ctx.cfg.project, svc) {
+            let mut all = vec![name.clone()];
+            if in_rotation {
+                all.push(svc.to_string());
+                all.extend(aliases);
+            }
+            // Not on the network (a standby taken off by an earlier slipway) is fine:
+            // the connect below says what is wrong if anything is.
+            let _ = ctx.docker.disconnect(&net, id).await;
+            ctx.docker
+                .reconnect(&net, id, &all)
+                .await
+                .map_err(|e| format!("{svc}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The pre-traffic checks of a service.
+    fn checks<'c>(&'c self, svc: &'c str) -> impl Iterator<Item = &'c SmokeCheck> + 'c {
+        self.ctx
+            .cfg
+            .pre_traffic
+            .iter()
+            .filter(move |c| c.pre_traffic.as_deref() == Some(svc))
+    }
+
+    /// Run the service's pre-traffic checks against each of `ids` at its own
+    /// address; `late` says why they run after the container took traffic.
+    /// Only in a release: a restore goes back to what passed before.
+    async fn pre_traffic(
+        &self,
+        svc: &str,
+        ids: &[String],
+        late: Option<&str>,
+    ) -> Result<(), String> {
+        let ctx = self.ctx;
+        if self.purpose != Purpose::Release || self.checks(svc).next().is_none() {
+            return Ok(());
+        }
+        for id in ids {
+            let step = ctx.out.step("pre-traffic");
+            let address = ctx
+                .docker
+                .container_address(id)
+                .await
+                .map_err(|e| format!("{svc}: {e}"))?
+                .ok_or_else(|| format!("{svc}: container {id} has no address"))?;
+            let checks: Vec<SmokeCheck> = self
+                .checks(svc)
+                .map(|c| {
+                    let mut c = c.clone();
+                    if let SmokeKind::Http(h) = &mut c.kind {
+                        h.url = h.url.replace(CONTAINER, &address);
+                    }
+                    c
+                })
+                .collect();
+            let suite = Suite {
+                checks: &checks,
+                vars: self.vars.clone(),
+                compose: &ctx.compose,
+                cwd: &ctx.cfg.dir,
+                timeout: ctx.env.smoke_timeout,
+                concurrency: ctx.env.smoke_concurrency,
+            }
+            .run()
+            .await;
+            let when = match late {
+                None => "before it took traffic".to_string(),
+                Some(why) => format!("after it took traffic: {why}"),
+            };
+            let short = &id[..id.len().min(12)];
+            if suite.ok {
+                step.done(format!(
+                    "{svc} {short}: {} checks passed {when}",
+                    suite.checks.len()
+                ));
+            } else {
+                step.fail(format!(
+                    "{svc} {short}: {} of {} checks failed {when}",
+                    suite.failed,
+                    suite.checks.len()
+                ));
+                if !ctx.out.json {
+                    eprint!("{}", report::text(&suite));
+                }
+                return Err(format!("pre-traffic {}", suite.reason()));
+            }
+        }
+        Ok(())
     }
 
     async fn remove(&self, svc: &str, id: &str) -> Result<(), String> {
@@ -504,17 +696,17 @@ pub fn parse_hashes(stdout: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// After a commit: stop and remove the standbys (replaced containers kept warm
-/// for a fast way back) of every deployed service. Returns how many.
+/// After a commit: remove the standbys (replaced containers kept stopped for
+/// a fast way back, or off the networks by an earlier slipway) of every
+/// deployed service. Returns how many.
 pub async fn retire_standby(ctx: &Ctx) -> Result<usize> {
     let mut standby = Vec::new();
     for svc in ctx.repos.keys() {
         let networks = ctx.model.service_networks(&ctx.cfg.project, svc);
-        if networks.is_empty() {
-            continue;
-        }
         for r in ctx.docker.replicas(&ctx.cfg.project, svc).await? {
-            if r.running && !networks.keys().any(|n| r.networks.contains_key(n)) {
+            let off_networks =
+                !networks.is_empty() && !networks.keys().any(|n| r.networks.contains_key(n));
+            if !r.running || off_networks {
                 standby.push(r.id);
             }
         }
@@ -555,18 +747,30 @@ mod tests {
                         s.in_rotation = true;
                     }
                 }
+                Move::Revive(id) => {
+                    if let Some(s) = slots.iter_mut().find(|s| s.id == id) {
+                        s.running = true;
+                    }
+                }
                 Move::StartOne { scale } => {
                     assert_eq!(scale, slots.len() + 1);
+                    assert!(
+                        slots.iter().all(|s| s.running),
+                        "compose would start a stopped container instead: {slots:?}"
+                    );
                     n += 1;
                     slots.push(slot(&format!("new{n}"), true, true));
                 }
+                // start-first: a graceful stop, the container stays as a
+                // standby; stop-first: removed.
+                Move::Retire(id) if strategy == Strategy::StopFirst => slots.retain(|s| s.id != id),
                 Move::Retire(id) => {
                     if let Some(s) = slots.iter_mut().find(|s| s.id == id) {
-                        s.in_rotation = false;
+                        s.running = false;
                     }
                 }
             }
-            fewest = fewest.min(slots.iter().filter(|s| s.in_rotation).count());
+            fewest = fewest.min(slots.iter().filter(|s| s.running && s.in_rotation).count());
         }
         (moves, fewest)
     }
@@ -599,11 +803,15 @@ mod tests {
             .count();
         assert_eq!(starts, 3);
         assert_eq!(fewest, 3);
-        // Strictly alternating: one new container, then one old one retired.
+        // Strictly alternating: one new container, then one old one retired
+        // (stopped), which goes before compose scales again.
         assert!(matches!(moves[0], Move::StartOne { .. }));
         assert_eq!(moves[1], Move::Retire("o1".into()));
-        assert!(matches!(moves[2], Move::StartOne { .. }));
-        assert_eq!(moves[3], Move::Retire("o2".into()));
+        assert_eq!(moves[2], Move::Discard("o1".into()));
+        assert!(matches!(moves[3], Move::StartOne { .. }));
+        assert_eq!(moves[4], Move::Retire("o2".into()));
+        // The last one retired stays, stopped, as the way back.
+        assert_eq!(moves[moves.len() - 2], Move::Retire("o3".into()));
 
         let (moves, fewest) = simulate(old, 3, Strategy::StopFirst);
         assert_eq!(moves[0], Move::Retire("o1".into()));
@@ -611,10 +819,52 @@ mod tests {
         assert_eq!(fewest, 2, "stop-first: all but one keep serving");
     }
 
+    fn stopped(id: &str, fresh: bool) -> Slot {
+        Slot {
+            running: false,
+            ..slot(id, true, fresh)
+        }
+    }
+
     #[test]
-    fn a_restore_reuses_the_warm_standby_instead_of_booting() {
+    fn a_restore_starts_the_stopped_standby_instead_of_creating_one() {
         // After a failed deploy: the new (bad) container serves, the old one
-        // waits off the networks; restoring the old release wants the standby.
+        // was stopped on its networks; restoring the old release starts it.
+        let slots = vec![slot("bad", true, false), stopped("standby", true)];
+        let (moves, fewest) = simulate(slots, 1, Strategy::StartFirst);
+        assert_eq!(
+            moves,
+            [
+                Move::Revive("standby".into()),
+                Move::Retire("bad".into()),
+                Move::Done
+            ]
+        );
+        assert_eq!(fewest, 1);
+        assert!(stale(&[stopped("standby", true)]).is_empty());
+    }
+
+    #[test]
+    fn replicas_discard_stopped_standbys_before_compose_scales() {
+        // o1 was retired (stopped); compose --scale would start it again
+        // instead of creating the second new container, so it goes first.
+        let slots = vec![
+            stopped("o1", false),
+            slot("o2", true, false),
+            slot("new1", true, true),
+        ];
+        assert_eq!(
+            next_move(&slots, 2, Strategy::StartFirst),
+            Move::Discard("o1".into())
+        );
+        // The last one retired stays stopped until commit.
+        let slots = vec![stopped("o1", false), slot("n1", true, true)];
+        assert_eq!(next_move(&slots, 1, Strategy::StartFirst), Move::Done);
+    }
+
+    #[test]
+    fn a_restore_reuses_a_running_standby_left_off_the_networks() {
+        // Left by an earlier slipway, which took old containers off their networks.
         let slots = vec![slot("bad", true, false), slot("standby", false, true)];
         let (moves, fewest) = simulate(slots, 1, Strategy::StartFirst);
         assert_eq!(
@@ -653,20 +903,14 @@ mod tests {
             next_move(&[slot("a", true, true)], 1, Strategy::StartFirst),
             Move::Done
         );
-        let mut dead = slot("dead", true, false);
-        dead.running = false;
         let slots = vec![
-            dead,
+            stopped("dead", false),
             slot("old-standby", false, false),
             slot("a", true, true),
         ];
         assert_eq!(stale(&slots), ["dead", "old-standby"]);
-        assert_eq!(
-            next_move(&slots, 1, Strategy::StartFirst),
-            Move::Discard("dead".into())
-        );
-        // A standby of another release is not counted as serving.
-        assert_eq!(next_move(&slots[1..], 1, Strategy::StartFirst), Move::Done);
+        // Standbys of another release are not counted as serving.
+        assert_eq!(next_move(&slots, 1, Strategy::StartFirst), Move::Done);
         // Scaled down in compose: the extra fresh container leaves.
         let (moves, _) = simulate(
             vec![slot("a", true, true), slot("b", true, true)],
@@ -693,12 +937,16 @@ mod tests {
                 BTreeMap::new()
             },
         };
+        let mut hidden = replica("4", "sha256:new", "h2", true);
+        hidden.networks = [("p_default".to_string(), vec!["p-api-4".to_string()])].into();
         let slots = classify(
             &[
                 replica("1", "sha256:new", "h2", true),
                 replica("2", "sha256:new", "h1", true),
                 replica("3", "sha256:old", "h1", false),
+                hidden,
             ],
+            "api",
             &nets,
             "sha256:new",
             Some("h2"),
@@ -706,9 +954,14 @@ mod tests {
         assert!(slots[0].fresh && slots[0].in_rotation);
         assert!(!slots[1].fresh, "same image, other config: not fresh");
         assert!(!slots[2].in_rotation);
+        assert!(
+            !slots[3].in_rotation,
+            "on the network without the service's name: out of rotation"
+        );
         // Without a hash, the image decides.
         let slots = classify(
             &[replica("2", "sha256:new", "h1", true)],
+            "api",
             &nets,
             "sha256:new",
             None,

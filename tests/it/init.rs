@@ -154,7 +154,10 @@ fn init_on_the_fixture_stack_deploys_it() {
     assert_eq!(stack.running_image("web"), web);
     // `cache` stays unmanaged, but the deployed services depend on it: the
     // deploy starts it (never recreates it), as any dependency.
-    assert!(stack.container("cache").is_some(), "the dependency cache runs");
+    assert!(
+        stack.container("cache").is_some(),
+        "the dependency cache runs"
+    );
     let h = stack.history();
     assert_eq!(h[0]["status"], "succeeded");
 }

@@ -15,6 +15,7 @@ mod install;
 mod metrics;
 mod notify;
 mod probes;
+mod proxies;
 mod rollback;
 mod safety;
 mod signals;
