@@ -407,18 +407,19 @@ impl<'a> Rollout<'a> {
                 Move::Done => return Ok(()),
                 Move::Discard(id) => self.remove(svc, &id).await?,
                 Move::Reconnect(id) => {
-                    joined = Some(std::time::Instant::now());
                     self.rejoin(svc, &id, &replicas, true).await?;
+                    joined = Some(std::time::Instant::now());
                     self.wait()
                         .containers(&self.target(svc), std::slice::from_ref(&id))
                         .await?;
                 }
                 Move::Revive(id) => {
-                    joined = Some(std::time::Instant::now());
                     ctx.docker
                         .start(&id)
                         .await
                         .map_err(|e| format!("{svc}: {e}"))?;
+                    // In DNS from its start, not from when we asked for it.
+                    joined = Some(std::time::Instant::now());
                     self.wait()
                         .containers(&self.target(svc), std::slice::from_ref(&id))
                         .await?;
@@ -433,8 +434,13 @@ impl<'a> Rollout<'a> {
                     } else {
                         ctx.compose.up_scaled(&self.file, svc, scale)
                     };
-                    joined = Some(std::time::Instant::now());
                     self.compose_up(&up, svc).await?;
+                    // Started (and so in the service's DNS) by the time
+                    // compose returns; creating it took part of `settle`
+                    // before, which proxies caching DNS never saw.
+                    if !blue_green {
+                        joined = Some(std::time::Instant::now());
+                    }
                     let (_, after) = look().await?;
                     let new: Vec<String> = after
                         .iter()
@@ -474,10 +480,10 @@ impl<'a> Rollout<'a> {
                     }
                     if blue_green {
                         // The switch: the new containers take traffic from now on.
-                        joined = Some(std::time::Instant::now());
                         for id in &new {
                             self.rejoin(svc, id, &after, true).await?;
                         }
+                        joined = Some(std::time::Instant::now());
                     }
                 }
                 Move::Retire(id) => {
