@@ -56,6 +56,17 @@ struct Family<'a> {
     samples: Vec<(String, f64)>,
 }
 
+impl<'a> Family<'a> {
+    fn new(name: &'a str, kind: &'a str, help: &'a str) -> Family<'a> {
+        Family {
+            name,
+            kind,
+            help,
+            samples: Vec::new(),
+        }
+    }
+}
+
 /// The metrics of `project`'s environments: `envs` (those configured) and
 /// any other that history names.
 pub fn render(project: &str, envs: &[String], releases: &[Release]) -> String {
@@ -64,48 +75,37 @@ pub fn render(project: &str, envs: &[String], releases: &[Release]) -> String {
     for r in releases {
         by_env.entry(r.env.as_str()).or_default().push(r);
     }
-    let mut totals = Family {
-        name: "slipway_releases_total",
-        kind: "counter",
-        help: "Finished releases by kind and status, from slipway's history.",
-        samples: Vec::new(),
-    };
-    let mut rollbacks = Family {
-        name: "slipway_rollbacks_total",
-        kind: "counter",
-        help: "Rollbacks: automatic (a failed deploy put the previous release back) or manual (slipway rollback).",
-        samples: Vec::new(),
-    };
-    let mut duration = Family {
-        name: "slipway_last_deploy_duration_seconds",
-        kind: "gauge",
-        help: "Wall time of the last finished deploy.",
-        samples: Vec::new(),
-    };
-    let mut last_ok = Family {
-        name: "slipway_last_deploy_succeeded",
-        kind: "gauge",
-        help: "1 if the last finished deploy succeeded, else 0.",
-        samples: Vec::new(),
-    };
-    let mut success_at = Family {
-        name: "slipway_last_success_timestamp_seconds",
-        kind: "gauge",
-        help: "When a deploy or rollback last succeeded (Unix time).",
-        samples: Vec::new(),
-    };
-    let mut current = Family {
-        name: "slipway_current_release",
-        kind: "gauge",
-        help: "ID of the live release (the last that succeeded).",
-        samples: Vec::new(),
-    };
-    let mut in_progress = Family {
-        name: "slipway_release_in_progress",
-        kind: "gauge",
-        help: "1 while a release is unfinished (running, or interrupted: see slipway recover).",
-        samples: Vec::new(),
-    };
+    let mut totals = Family::new(
+        "slipway_releases_total",
+        "counter",
+        "Finished releases by kind and status, from slipway's history.",
+    );
+    let mut rollbacks = Family::new("slipway_rollbacks_total", "counter", "Rollbacks: automatic (a failed deploy put the previous release back) or manual (slipway rollback).");
+    let mut duration = Family::new(
+        "slipway_last_deploy_duration_seconds",
+        "gauge",
+        "Wall time of the last finished deploy.",
+    );
+    let mut last_ok = Family::new(
+        "slipway_last_deploy_succeeded",
+        "gauge",
+        "1 if the last finished deploy succeeded, else 0.",
+    );
+    let mut success_at = Family::new(
+        "slipway_last_success_timestamp_seconds",
+        "gauge",
+        "When a deploy or rollback last succeeded (Unix time).",
+    );
+    let mut current = Family::new(
+        "slipway_current_release",
+        "gauge",
+        "ID of the live release (the last that succeeded).",
+    );
+    let mut in_progress = Family::new(
+        "slipway_release_in_progress",
+        "gauge",
+        "1 while a release is unfinished (running, or interrupted: see slipway recover).",
+    );
 
     for (env, rs) in &by_env {
         let base = format!("project=\"{}\",env=\"{}\"", escape(project), escape(env));
