@@ -41,6 +41,26 @@ use slipway::fixture::{self, App, Registry};
 
 mod proxies;
 
+/// `docker compose --project-name PROJECT ARGS…` in `dir`; its stderr is the error.
+fn compose(project: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Res<()> {
+    let out = Command::new("docker")
+        .args(["compose", "--project-name", project])
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "docker compose {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
 const PROJECT: &str = "slipway-bench";
 const SERVICES: [&str; 3] = ["api", "web", "worker"];
 
@@ -521,28 +541,9 @@ url = "http://127.0.0.1:{p0}"
     }
 
     fn compose_env(&self, args: &[&str], env: &[(&str, &str)]) -> Res<()> {
-        let out = Command::new("docker")
-            .args([
-                "compose",
-                "--project-name",
-                PROJECT,
-                "--file",
-                "docker-compose.yml",
-            ])
-            .args(args)
-            .envs(env.iter().copied())
-            .current_dir(&self.dir)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "docker compose {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
+        let mut all = vec!["--file", "docker-compose.yml"];
+        all.extend_from_slice(args);
+        compose(PROJECT, &self.dir, &all, env)
     }
 
     fn clean(&self) {

@@ -180,21 +180,7 @@ expect_json = {{ "$.status" = "ok" }}
     }
 
     fn compose(&self, args: &[&str]) -> Res<()> {
-        let out = Command::new("docker")
-            .args(["compose", "--project-name", &self.project])
-            .args(args)
-            .current_dir(&self.dir)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "docker compose {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
+        super::compose(&self.project, &self.dir, args, &[])
     }
 
     fn clean(&self) {
