@@ -67,52 +67,75 @@ impl<'a> Family<'a> {
     }
 }
 
-/// The metrics of `project`'s environments: `envs` (those configured) and
-/// any other that history names.
-pub fn render(project: &str, envs: &[String], releases: &[Release]) -> String {
-    let mut by_env: BTreeMap<&str, Vec<&Release>> =
-        envs.iter().map(|e| (e.as_str(), Vec::new())).collect();
-    for r in releases {
-        by_env.entry(r.env.as_str()).or_default().push(r);
-    }
-    let mut totals = Family::new(
-        "slipway_releases_total",
-        "counter",
-        "Finished releases by kind and status, from slipway's history.",
-    );
-    let mut rollbacks = Family::new("slipway_rollbacks_total", "counter", "Rollbacks: automatic (a failed deploy put the previous release back) or manual (slipway rollback).");
-    let mut duration = Family::new(
-        "slipway_last_deploy_duration_seconds",
-        "gauge",
-        "Wall time of the last finished deploy.",
-    );
-    let mut last_ok = Family::new(
-        "slipway_last_deploy_succeeded",
-        "gauge",
-        "1 if the last finished deploy succeeded, else 0.",
-    );
-    let mut success_at = Family::new(
-        "slipway_last_success_timestamp_seconds",
-        "gauge",
-        "When a deploy or rollback last succeeded (Unix time).",
-    );
-    let mut current = Family::new(
-        "slipway_current_release",
-        "gauge",
-        "ID of the live release (the last that succeeded).",
-    );
-    let mut in_progress = Family::new(
-        "slipway_release_in_progress",
-        "gauge",
-        "1 while a release is unfinished (running, or interrupted: see slipway recover).",
-    );
+/// Every family slipway writes, in the order they are printed.
+struct Families<'a> {
+    totals: Family<'a>,
+    rollbacks: Family<'a>,
+    duration: Family<'a>,
+    last_ok: Family<'a>,
+    success_at: Family<'a>,
+    current: Family<'a>,
+    in_progress: Family<'a>,
+}
 
-    for (env, rs) in &by_env {
-        let base = format!("project=\"{}\",env=\"{}\"", escape(project), escape(env));
-        let finished: Vec<&&Release> = rs
+impl Families<'_> {
+    fn new() -> Self {
+        Families {
+            totals: Family::new(
+                "slipway_releases_total",
+                "counter",
+                "Finished releases by kind and status, from slipway's history.",
+            ),
+            rollbacks: Family::new(
+                "slipway_rollbacks_total",
+                "counter",
+                "Rollbacks: automatic (a failed deploy put the previous release back) or manual (slipway rollback).",
+            ),
+            duration: Family::new(
+                "slipway_last_deploy_duration_seconds",
+                "gauge",
+                "Wall time of the last finished deploy.",
+            ),
+            last_ok: Family::new(
+                "slipway_last_deploy_succeeded",
+                "gauge",
+                "1 if the last finished deploy succeeded, else 0.",
+            ),
+            success_at: Family::new(
+                "slipway_last_success_timestamp_seconds",
+                "gauge",
+                "When a deploy or rollback last succeeded (Unix time).",
+            ),
+            current: Family::new(
+                "slipway_current_release",
+                "gauge",
+                "ID of the live release (the last that succeeded).",
+            ),
+            in_progress: Family::new(
+                "slipway_release_in_progress",
+                "gauge",
+                "1 while a release is unfinished (running, or interrupted: see slipway recover).",
+            ),
+        }
+    }
+
+    /// One environment's releases; `base` holds its labels.
+    fn add_env(&mut self, base: &str, rs: &[&Release]) {
+        let finished: Vec<&Release> = rs
             .iter()
+            .copied()
             .filter(|r| r.status != Status::InProgress)
             .collect();
+        self.add_counters(base, &finished);
+        self.add_last(base, finished);
+        let open = rs.iter().any(|r| r.status == Status::InProgress);
+        self.in_progress
+            .samples
+            .push((base.to_string(), if open { 1.0 } else { 0.0 }));
+    }
+
+    /// Releases by kind and status (0 included), and rollbacks by trigger.
+    fn add_counters(&mut self, base: &str, finished: &[&Release]) {
         let mut kinds: Vec<Kind> = KINDS.to_vec();
         if finished.iter().any(|r| r.kind == Kind::Adopt) {
             kinds.push(Kind::Adopt);
@@ -123,7 +146,7 @@ pub fn render(project: &str, envs: &[String], releases: &[Release]) -> String {
                     .iter()
                     .filter(|r| r.kind == kind && r.status == *status)
                     .count();
-                totals.samples.push((
+                self.totals.samples.push((
                     format!(
                         "{base},kind=\"{}\",status=\"{}\"",
                         kind.as_str(),
@@ -140,15 +163,17 @@ pub fn render(project: &str, envs: &[String], releases: &[Release]) -> String {
             })
             .count();
         let manual = finished.iter().filter(|r| r.kind == Kind::Rollback).count();
-        rollbacks
+        self.rollbacks
             .samples
             .push((format!("{base},trigger=\"automatic\""), automatic as f64));
-        rollbacks
+        self.rollbacks
             .samples
             .push((format!("{base},trigger=\"manual\""), manual as f64));
+    }
 
+    /// The last deploy (duration, outcome), the last success and the live release.
+    fn add_last(&mut self, base: &str, mut newest: Vec<&Release>) {
         // Newest first: history's order, by ID.
-        let mut newest: Vec<&&Release> = finished.clone();
         newest.sort_by_key(|r| std::cmp::Reverse(r.id));
         if let Some(d) = newest.iter().find(|r| r.kind == Kind::Deploy) {
             let took = d
@@ -158,46 +183,60 @@ pub fn render(project: &str, envs: &[String], releases: &[Release]) -> String {
                 .zip(seconds(&d.started_at))
                 .map(|(end, start)| (end - start).max(0.0));
             if let Some(took) = took {
-                duration.samples.push((base.clone(), took));
+                self.duration.samples.push((base.to_string(), took));
             }
             let ok = if d.status == Status::Succeeded {
                 1.0
             } else {
                 0.0
             };
-            last_ok.samples.push((base.clone(), ok));
+            self.last_ok.samples.push((base.to_string(), ok));
         }
         let succeeded = newest
             .iter()
             .find(|r| r.status == Status::Succeeded && r.kind != Kind::Adopt);
         if let Some(at) = succeeded.and_then(|r| r.finished_at.as_deref().and_then(seconds)) {
-            success_at.samples.push((base.clone(), at));
+            self.success_at.samples.push((base.to_string(), at));
         }
         if let Some(r) = newest.iter().find(|r| r.status == Status::Succeeded) {
-            current.samples.push((base.clone(), r.id as f64));
+            self.current.samples.push((base.to_string(), r.id as f64));
         }
-        let open = rs.iter().any(|r| r.status == Status::InProgress);
-        in_progress
-            .samples
-            .push((base, if open { 1.0 } else { 0.0 }));
     }
 
-    let mut out = String::new();
-    for f in [
-        totals,
-        rollbacks,
-        duration,
-        last_ok,
-        success_at,
-        current,
-        in_progress,
-    ] {
-        let _ = writeln!(out, "# HELP {} {}", f.name, f.help);
-        let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind);
-        for (labels, v) in f.samples {
-            let _ = writeln!(out, "{}{{{labels}}} {v}", f.name);
+    fn write(self, out: &mut String) {
+        for f in [
+            self.totals,
+            self.rollbacks,
+            self.duration,
+            self.last_ok,
+            self.success_at,
+            self.current,
+            self.in_progress,
+        ] {
+            let _ = writeln!(out, "# HELP {} {}", f.name, f.help);
+            let _ = writeln!(out, "# TYPE {} {}", f.name, f.kind);
+            for (labels, v) in f.samples {
+                let _ = writeln!(out, "{}{{{labels}}} {v}", f.name);
+            }
         }
     }
+}
+
+/// The metrics of `project`'s environments: `envs` (those configured) and
+/// any other that history names.
+pub fn render(project: &str, envs: &[String], releases: &[Release]) -> String {
+    let mut by_env: BTreeMap<&str, Vec<&Release>> =
+        envs.iter().map(|e| (e.as_str(), Vec::new())).collect();
+    for r in releases {
+        by_env.entry(r.env.as_str()).or_default().push(r);
+    }
+    let mut families = Families::new();
+    for (env, rs) in &by_env {
+        let base = format!("project=\"{}\",env=\"{}\"", escape(project), escape(env));
+        families.add_env(&base, rs);
+    }
+    let mut out = String::new();
+    families.write(&mut out);
     out
 }
 
