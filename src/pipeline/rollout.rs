@@ -425,66 +425,10 @@ impl<'a> Rollout<'a> {
                         .await?;
                 }
                 Move::StartOne { scale } => {
-                    let blue_green = strategy == Strategy::StartFirst
-                        && !networks.is_empty()
-                        && self.checks(svc).next().is_some();
-                    let before: BTreeSet<&str> = replicas.iter().map(|r| r.id.as_str()).collect();
-                    let up = if blue_green {
-                        ctx.compose.create_scaled(&self.file, svc, scale)
-                    } else {
-                        ctx.compose.up_scaled(&self.file, svc, scale)
-                    };
-                    self.compose_up(&up, svc).await?;
-                    // Started (and so in the service's DNS) by the time
-                    // compose returns; creating it took part of `settle`
-                    // before, which proxies caching DNS never saw.
-                    if !blue_green {
-                        joined = Some(std::time::Instant::now());
-                    }
-                    let (_, after) = look().await?;
-                    let new: Vec<String> = after
-                        .iter()
-                        .filter(|r| !before.contains(r.id.as_str()))
-                        .map(|r| r.id.clone())
-                        .collect();
-                    if new.is_empty() {
-                        return Err(format!(
-                            "{svc}: docker compose up --scale {svc}={scale} started no new container"
-                        ));
-                    }
-                    let verified = async {
-                        if blue_green {
-                            for id in &new {
-                                self.rejoin(svc, id, &after, false).await?;
-                                ctx.docker
-                                    .start(id)
-                                    .await
-                                    .map_err(|e| format!("{svc}: {e}"))?;
-                            }
-                        }
-                        self.wait().containers(&self.target(svc), &new).await?;
-                        let why = (!blue_green).then_some(match strategy {
-                            Strategy::StopFirst => "stop-first replaces containers in rotation",
-                            Strategy::StartFirst => "it is on no compose network of its own",
-                        });
-                        self.pre_traffic(svc, &new, why).await
-                    };
-                    if let Err(e) = verified.await {
-                        if strategy == Strategy::StartFirst {
-                            // The old containers still serve: take the new ones away.
-                            for id in &new {
-                                let _ = ctx.docker.stop_and_remove(id).await;
-                            }
-                        }
-                        return Err(e);
-                    }
-                    if blue_green {
-                        // The switch: the new containers take traffic from now on.
-                        for id in &new {
-                            self.rejoin(svc, id, &after, true).await?;
-                        }
-                        joined = Some(std::time::Instant::now());
-                    }
+                    let in_dns = self
+                        .start_one(svc, strategy, scale, !networks.is_empty(), &replicas)
+                        .await?;
+                    joined = Some(in_dns);
                 }
                 Move::Retire(id) => {
                     if strategy == Strategy::StartFirst {
@@ -510,6 +454,83 @@ impl<'a> Rollout<'a> {
                 ));
             }
         }
+    }
+
+    /// One more container of the release (`scale` in all), healthy and past
+    /// its pre-traffic checks; returns when it joined the service's DNS name.
+    /// Blue-green where it can: created off rotation, checked, then switched.
+    /// A new container that fails is removed while the old ones still serve.
+    async fn start_one(
+        &self,
+        svc: &str,
+        strategy: Strategy,
+        scale: usize,
+        on_networks: bool,
+        replicas: &[Replica],
+    ) -> Result<std::time::Instant, String> {
+        let ctx = self.ctx;
+        let blue_green =
+            strategy == Strategy::StartFirst && on_networks && self.checks(svc).next().is_some();
+        let before: BTreeSet<&str> = replicas.iter().map(|r| r.id.as_str()).collect();
+        let up = if blue_green {
+            ctx.compose.create_scaled(&self.file, svc, scale)
+        } else {
+            ctx.compose.up_scaled(&self.file, svc, scale)
+        };
+        self.compose_up(&up, svc).await?;
+        // Started (and so in the service's DNS) by the time compose returns;
+        // counting from before would spend part of `settle` where proxies
+        // caching DNS could not see the container yet.
+        let started = std::time::Instant::now();
+        let after = ctx
+            .docker
+            .replicas(&ctx.cfg.project, svc)
+            .await
+            .map_err(|e| e.to_string())?;
+        let new: Vec<String> = after
+            .iter()
+            .filter(|r| !before.contains(r.id.as_str()))
+            .map(|r| r.id.clone())
+            .collect();
+        if new.is_empty() {
+            return Err(format!(
+                "{svc}: docker compose up --scale {svc}={scale} started no new container"
+            ));
+        }
+        let verified = async {
+            if blue_green {
+                for id in &new {
+                    self.rejoin(svc, id, &after, false).await?;
+                    ctx.docker
+                        .start(id)
+                        .await
+                        .map_err(|e| format!("{svc}: {e}"))?;
+                }
+            }
+            self.wait().containers(&self.target(svc), &new).await?;
+            let why = (!blue_green).then_some(match strategy {
+                Strategy::StopFirst => "stop-first replaces containers in rotation",
+                Strategy::StartFirst => "it is on no compose network of its own",
+            });
+            self.pre_traffic(svc, &new, why).await
+        };
+        if let Err(e) = verified.await {
+            if strategy == Strategy::StartFirst {
+                // The old containers still serve: take the new ones away.
+                for id in &new {
+                    let _ = ctx.docker.stop_and_remove(id).await;
+                }
+            }
+            return Err(e);
+        }
+        if !blue_green {
+            return Ok(started);
+        }
+        // The switch: the new containers take traffic from now on.
+        for id in &new {
+            self.rejoin(svc, id, &after, true).await?;
+        }
+        Ok(std::time::Instant::now())
     }
 
     /// Put a container (back) on the service's networks: under the service's
