@@ -105,3 +105,23 @@ pub async fn wait() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// For unit tests of the transaction: a signal at a chosen point, and a
+/// clean slate after. Tests that use it hold [`testing::LOCK`]: the flag is
+/// process-wide.
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+
+    pub static LOCK: Mutex<()> = Mutex::new(());
+
+    /// What the handler does on a first SIGTERM.
+    pub fn signal() {
+        first_signal("SIGTERM");
+    }
+
+    pub fn reset() {
+        REQUESTED.store(false, Ordering::SeqCst);
+        *release() = None;
+    }
+}

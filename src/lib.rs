@@ -8,6 +8,7 @@
 //! (one per subcommand), `output` (the printer), `notify` (Slack and
 //! webhooks).
 
+pub mod backend;
 pub mod cli;
 pub mod commands;
 pub mod config;

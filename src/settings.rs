@@ -5,7 +5,7 @@ use crate::cli::{CiArgs, Cli};
 use crate::config::{Config, Environment};
 use crate::error::Result;
 use crate::output::Printer;
-use crate::pipeline::transaction::Ci;
+use crate::pipeline::request::Ci;
 
 pub struct Settings {
     pub config: Config,

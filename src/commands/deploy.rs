@@ -3,7 +3,8 @@
 use crate::cli::DeployArgs;
 use crate::config::names::check_tag;
 use crate::error::{Error, Result};
-use crate::pipeline::transaction::{self, Desired, Request};
+use crate::pipeline::request::{Desired, Request};
+use crate::pipeline::transaction;
 use crate::pipeline::Ctx;
 use crate::settings::{ci_context, process_var, Settings};
 use crate::state::Kind;
@@ -15,8 +16,7 @@ pub async fn run(s: Settings, args: &DeployArgs) -> Result<()> {
     let metrics = s.metrics_file.clone();
     out.line(format!("slipway deploy {} {tag}", s.env.name));
     crate::pipeline::context::enforce_env_rules(&s.config, &s.env, out)?;
-    let mut ctx = Ctx::open(s.config, s.env, out).await?;
-    ctx.junit = args.junit.clone();
+    let ctx = Ctx::open(s.config, s.env, out).await?;
     crate::interrupt::install();
     let outcome = transaction::run(
         &ctx,
@@ -25,6 +25,7 @@ pub async fn run(s: Settings, args: &DeployArgs) -> Result<()> {
             desired: Desired::Pull { tag },
             ci: ci_context(&args.ci, process_var),
             lock_wait: args.wait,
+            junit: args.junit.clone(),
         },
     )
     .await;

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use crate::error::Result;
 use crate::output::Printer;
-use crate::pipeline::transaction::Outcome;
+use crate::pipeline::request::Outcome;
 use crate::pipeline::Ctx;
 
 /// Render a transaction's outcome and pass its result on.

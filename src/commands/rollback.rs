@@ -3,7 +3,8 @@
 
 use crate::cli::RollbackArgs;
 use crate::error::{Error, Result};
-use crate::pipeline::transaction::{self, Desired, Request};
+use crate::pipeline::request::{Desired, Request};
+use crate::pipeline::transaction;
 use crate::pipeline::{plan, Ctx};
 use crate::settings::{ci_context, process_var, Settings};
 use crate::state::{Kind, Status};
@@ -57,6 +58,7 @@ pub async fn run(s: Settings, args: &RollbackArgs) -> Result<()> {
             },
             ci: ci_context(&args.ci, process_var),
             lock_wait: args.wait,
+            junit: None,
         },
     )
     .await;

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::backend::Session;
 use crate::config::names::{check_repository, split_image};
 use crate::config::{Config, Environment};
 use crate::engine::compose::{self, Model};
@@ -13,24 +14,27 @@ use crate::engine::exec;
 use crate::engine::{Compose, Docker};
 use crate::error::{Error, Result};
 use crate::output::Printer;
-use crate::probe::health::{Target, Wait};
+use crate::probe::health::Wait;
 use crate::probe::smoke::Suite;
 use crate::probe::Vars;
-use crate::state::ServiceImage;
 use crate::state::State;
 
+/// The Compose backend on one engine: the session plus the engine, Compose
+/// and the project's model. `Backend` is implemented for it in
+/// `backend/compose.rs`; the commands that only read (status, prune) use it
+/// directly.
 pub struct Ctx {
-    pub cfg: Config,
-    pub env: Environment,
+    pub session: Session,
     pub docker: Docker,
     pub compose: Compose,
-    pub state: State,
-    pub out: Printer,
     pub model: Model,
-    /// Deployed service → image repository (no tag).
-    pub repos: BTreeMap<String, String>,
-    /// Where to write the smoke suite's JUnit XML (`deploy --junit`).
-    pub junit: Option<PathBuf>,
+}
+
+impl std::ops::Deref for Ctx {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
+    }
 }
 
 const COMPOSE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -76,34 +80,24 @@ impl Ctx {
         let repos = resolve_repos(&cfg, &model)?;
         let state = State::open(&state_dir(&cfg))?;
         Ok(Ctx {
-            cfg,
-            env,
+            session: Session {
+                cfg,
+                env,
+                state,
+                out,
+                repos,
+            },
             docker,
             compose,
-            state,
-            out,
             model,
-            repos,
-            junit: None,
         })
     }
 
-    pub fn vars(&self, tag: &str) -> Vars {
-        Vars {
-            url: self.env.url.clone().unwrap_or_default(),
-            env: self.env.name.clone(),
-            tag: tag.to_string(),
-            secrets: crate::probe::Secrets::from_env_file(
-                self.cfg.env_file_path(&self.env).as_deref(),
-            ),
-        }
-    }
-
     /// The smoke suite as configured for this environment.
-    pub fn smoke_suite(&self, tag: &str) -> Suite<'_> {
+    pub fn smoke_suite(&self, vars: Vars) -> Suite<'_> {
         Suite {
             checks: &self.cfg.smoke,
-            vars: self.vars(tag),
+            vars,
             compose: &self.compose,
             cwd: &self.cfg.dir,
             timeout: self.env.smoke_timeout,
@@ -124,30 +118,6 @@ impl Ctx {
         }
     }
 
-    /// What each service must reach to count as healthy on these images.
-    pub fn health_targets<'a>(
-        &self,
-        images: impl IntoIterator<Item = (&'a String, &'a ServiceImage)>,
-    ) -> Vec<Target> {
-        images
-            .into_iter()
-            .map(|(svc, img)| Target {
-                service: svc.clone(),
-                image_id: img.image_id.clone(),
-                mode: self
-                    .cfg
-                    .services
-                    .get(svc)
-                    .map_or(crate::config::Health::Auto, |s| s.health.clone()),
-            })
-            .collect()
-    }
-
-    /// Whose tags this environment writes on the engine.
-    pub fn owner(&self) -> super::plan::Owner {
-        super::plan::Owner::new(&self.cfg.project, &self.env.name)
-    }
-
     pub fn managed_repos(&self) -> BTreeSet<String> {
         self.repos.values().cloned().collect()
     }
@@ -157,14 +127,6 @@ impl Ctx {
         state_dir(&self.cfg)
             .join(&self.env.name)
             .join(format!("release-{release}.yml"))
-    }
-
-    pub fn depends_on(&self) -> BTreeMap<String, Vec<String>> {
-        self.model
-            .services
-            .iter()
-            .map(|(name, s)| (name.clone(), s.depends_on.keys().cloned().collect()))
-            .collect()
     }
 }
 

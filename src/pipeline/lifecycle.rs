@@ -20,9 +20,8 @@ use crate::notify::{Event, Notifier, Payload, ServiceRef};
 use crate::settings::process_var;
 use crate::state::{Kind, Release, ServiceImage, Status};
 
-use super::context::Ctx;
-use super::hooks;
-use super::transaction::Desired;
+use super::request::Desired;
+use crate::backend::{Backend, Session};
 
 pub struct Lifecycle {
     notifier: Notifier,
@@ -67,7 +66,7 @@ fn refs(images: &BTreeMap<String, ServiceImage>) -> BTreeMap<String, ServiceRef>
 
 impl Lifecycle {
     /// The release has begun: announce it.
-    pub fn start(ctx: &Ctx, release: &Release, desired: &Desired) -> Lifecycle {
+    pub fn start(ctx: &Session, release: &Release, desired: &Desired) -> Lifecycle {
         let mut notifier = Notifier::new(&ctx.cfg.notify, &ctx.env.name, process_var, ctx.out);
         let first = match release.kind {
             Kind::Rollback => Event::RollbackStarted,
@@ -117,9 +116,9 @@ impl Lifecycle {
 
     /// `pre_deploy` hooks, once the new images are pulled and pinned and
     /// before anything running changes. A failure aborts the deploy.
-    pub async fn pre_deploy(
+    pub async fn pre_deploy<B: Backend>(
         &self,
-        ctx: &Ctx,
+        ctx: &B,
         images: &BTreeMap<String, ServiceImage>,
     ) -> Result<()> {
         if self.kind != Kind::Deploy {
@@ -127,7 +126,7 @@ impl Lifecycle {
         }
         let mut p = self.payload.clone();
         p.services = refs(images);
-        hooks::run_point(ctx, HookPoint::PreDeploy, &p, p.release)
+        ctx.run_hooks(HookPoint::PreDeploy, &p, p.release)
             .await
             .map_err(|e| Error::Preflight(format!("{e}\n  nothing running was changed")))
     }
@@ -153,7 +152,7 @@ impl Lifecycle {
 
     /// The release has ended and its status is recorded: the last event,
     /// the hooks that follow it, then wait (bounded) for delivery.
-    pub async fn end(mut self, ctx: &Ctx, id: i64, err: Option<&Error>) {
+    pub async fn end<B: Backend>(mut self, ctx: &B, id: i64, err: Option<&Error>) {
         let recorded = ctx.state.release(id).ok().flatten();
         let status = recorded.as_ref().map_or(Status::InProgress, |r| r.status);
         let (event, points) = aftermath(self.kind, self.rolling_back, status);
@@ -178,7 +177,7 @@ impl Lifecycle {
             _ => self.previous,
         };
         for point in points {
-            let _ = hooks::run_point(ctx, *point, &p, live).await;
+            let _ = ctx.run_hooks(*point, &p, live).await;
         }
         self.notifier.finish().await;
     }

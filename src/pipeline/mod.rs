@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod plan;
 pub mod prune;
 pub mod recover;
+pub mod request;
 pub mod rollout;
 pub mod transaction;
 

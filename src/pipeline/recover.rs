@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use crate::error::{Error, Result};
 use crate::state::{Entry, EnvLock, Release, Status, Step};
 
-use super::context::{state_dir, Ctx};
+use crate::backend::{Backend, Purpose, Rollout as _};
+
+use super::context::state_dir;
 use super::plan;
 use super::transaction::{describe_services, restore_release, retag_rollback};
 
@@ -74,7 +76,7 @@ pub enum Recovered {
     },
 }
 
-pub async fn recover(ctx: &Ctx) -> Result<Recovered> {
+pub async fn recover<B: Backend>(ctx: &B) -> Result<Recovered> {
     let (_lock, stale) = EnvLock::acquire(&state_dir(&ctx.cfg), &ctx.env.name, "recover")?;
     if let Some(s) = stale {
         ctx.out.line(format!(
@@ -91,8 +93,7 @@ pub async fn recover(ctx: &Ctx) -> Result<Recovered> {
     let mut running = BTreeMap::new();
     for svc in unfinished.services.keys() {
         let ids = ctx
-            .docker
-            .containers(&ctx.cfg.project, Some(svc))
+            .running(svc)
             .await?
             .into_iter()
             .map(|c| c.image_id)
@@ -187,12 +188,15 @@ pub async fn recover(ctx: &Ctx) -> Result<Recovered> {
 }
 
 /// The release's services healthy and the smoke suite passing, now.
-async fn verify(ctx: &Ctx, release: &Release) -> Result<(), String> {
+async fn verify<B: Backend>(ctx: &B, release: &Release) -> Result<(), String> {
     let tag = release.tag.clone().unwrap_or_default();
     let vars = ctx.vars(&tag);
-    let targets = ctx.health_targets(&release.services);
-    ctx.health_wait(&vars).all(&targets).await?;
-    let suite = ctx.smoke_suite(&tag).run().await;
+    let rollout = ctx
+        .prepare(release.id, &release.services, &vars, Purpose::Restore)
+        .await?;
+    let waits = release.services.keys().map(|svc| rollout.healthy(svc));
+    futures_util::future::try_join_all(waits).await?;
+    let suite = ctx.smoke(vars.clone()).await;
     if suite.ok {
         Ok(())
     } else {

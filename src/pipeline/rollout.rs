@@ -51,13 +51,7 @@ use super::context::Ctx;
 const UP_TIMEOUT: Duration = Duration::from_secs(300);
 const COMPOSE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Why a rollout runs: a new release (replaced containers are stopped and kept
-/// as a standby until commit) or a restore (replaced containers are removed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    Release,
-    Restore,
-}
+pub use crate::backend::Purpose;
 
 /// Why a service cannot run two copies at once, if it cannot.
 pub fn two_copies_blocker(m: &ModelService) -> Option<String> {
@@ -258,7 +252,6 @@ pub fn next_move(slots: &[Slot], want: usize, strategy: Strategy) -> Move {
 /// One rollout of a set of images: what every service's roll shares.
 pub struct Rollout<'a> {
     ctx: &'a Ctx,
-    release: i64,
     file: PathBuf,
     images: &'a BTreeMap<String, ServiceImage>,
     vars: &'a Vars,
@@ -273,7 +266,6 @@ pub struct Rollout<'a> {
 impl<'a> Rollout<'a> {
     pub async fn prepare(
         ctx: &'a Ctx,
-        release: i64,
         file: &Path,
         images: &'a BTreeMap<String, ServiceImage>,
         vars: &'a Vars,
@@ -310,7 +302,6 @@ impl<'a> Rollout<'a> {
         });
         Ok(Rollout {
             ctx,
-            release,
             file: file.to_path_buf(),
             images,
             vars,
@@ -321,50 +312,68 @@ impl<'a> Rollout<'a> {
         })
     }
 
-    /// Roll every service of a wave at once; the first failure is the error.
-    /// Returns what to print.
-    pub async fn wave(&self, wave: &[String]) -> Result<String, String> {
-        let rolls = wave.iter().map(|svc| self.service(svc));
-        let notes = futures_util::future::try_join_all(rolls).await?;
-        Ok(notes.join(", "))
+    /// Stop-first with one container is compose's own recreate; anything
+    /// else moves one container at a time (`one_by_one`).
+    fn in_place(&self, svc: &str) -> bool {
+        strategy(self.ctx, svc) == Strategy::StopFirst && replicas(self.ctx, svc) == 1
     }
 
-    async fn service(&self, svc: &str) -> Result<String, String> {
+    async fn running_ids(&self, svc: &str, image_id: Option<&str>) -> Result<Vec<String>, String> {
         let ctx = self.ctx;
-        ctx.state
-            .journal(self.release, crate::state::Step::Rollout, svc)
-            .map_err(|e| e.to_string())?;
-        let strategy = strategy(ctx, svc);
-        let want = replicas(ctx, svc);
-        if strategy == Strategy::StopFirst && want == 1 {
+        Ok(ctx
+            .docker
+            .replicas(&ctx.cfg.project, svc)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|r| r.running && image_id.is_none_or(|id| r.image_id == id))
+            .map(|r| r.id)
+            .collect())
+    }
+}
+
+impl crate::backend::Rollout for Rollout<'_> {
+    async fn roll(&self, svc: &str) -> Result<String, String> {
+        if self.in_place(svc) {
             // compose's own recreate keeps anonymous volumes, as the seed's `up -d` did.
-            self.compose_up(&ctx.compose.up(&self.file, svc), svc)
+            self.compose_up(&self.ctx.compose.up(&self.file, svc), svc)
                 .await?;
-            failpoint::hit("rollout:between");
-            self.wait()
-                .all(std::slice::from_ref(&self.target(svc)))
-                .await?;
-            let ids: Vec<String> = ctx
-                .docker
-                .replicas(&ctx.cfg.project, svc)
-                .await
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .filter(|r| r.running)
-                .map(|r| r.id)
-                .collect();
+            return Ok(format!("{svc} recreated"));
+        }
+        let (strategy, want) = (strategy(self.ctx, svc), replicas(self.ctx, svc));
+        self.one_by_one(svc, strategy, want).await?;
+        Ok(match (strategy, want) {
+            (Strategy::StartFirst, 1) => format!("{svc} replaced (start-first)"),
+            (Strategy::StartFirst, n) => format!("{svc} ×{n} replaced (start-first)"),
+            (Strategy::StopFirst, n) => format!("{svc} ×{n} replaced one by one"),
+        })
+    }
+
+    /// A recreated service is waited for here. A service moved one by one
+    /// had each new container waited for before an old one went: its
+    /// release's containers are looked at once more, and pass at once.
+    async fn healthy(&self, svc: &str) -> Result<String, String> {
+        let target = self.target(svc);
+        if self.in_place(svc) {
+            self.wait().all(std::slice::from_ref(&target)).await?;
+            let ids = self.running_ids(svc, None).await?;
             let why = "stop-first replaces the container in place";
             self.pre_traffic(svc, &ids, Some(why)).await?;
             return Ok(format!("{svc} healthy"));
         }
-        self.one_by_one(svc, strategy, want).await?;
-        Ok(match (strategy, want) {
-            (Strategy::StartFirst, 1) => format!("{svc} healthy (start-first)"),
-            (Strategy::StartFirst, n) => format!("{svc} ×{n} healthy (start-first)"),
-            (Strategy::StopFirst, n) => format!("{svc} ×{n} healthy"),
+        let ids = self.running_ids(svc, Some(&target.image_id)).await?;
+        if ids.is_empty() {
+            return Err(format!("{svc}: no container of the release is running"));
+        }
+        self.wait().containers(&target, &ids).await?;
+        Ok(match ids.len() {
+            1 => format!("{svc} healthy"),
+            n => format!("{svc} ×{n} healthy"),
         })
     }
+}
 
+impl Rollout<'_> {
     async fn one_by_one(&self, svc: &str, strategy: Strategy, want: usize) -> Result<(), String> {
         let ctx = self.ctx;
         let project = &ctx.cfg.project;

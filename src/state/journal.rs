@@ -22,6 +22,8 @@ pub enum Step {
     PreDeploy,
     /// Rolling one service (detail: its name).
     Rollout,
+    /// Waiting for a wave's services to be healthy (detail: their names).
+    Health,
     Smoke,
     Commit,
     /// Putting the way back in place (detail: the target release's id).
@@ -43,13 +45,14 @@ pub enum Decision {
     RollBack,
 }
 
-const STEPS: [(Step, &str); 11] = [
+const STEPS: [(Step, &str); 12] = [
     (Step::Drift, "drift"),
     (Step::Pull, "pull"),
     (Step::Pin, "pin"),
     (Step::Dependencies, "dependencies"),
     (Step::PreDeploy, "pre_deploy"),
     (Step::Rollout, "rollout"),
+    (Step::Health, "health"),
     (Step::Smoke, "smoke"),
     (Step::Commit, "commit"),
     (Step::Restore, "restore"),

@@ -290,7 +290,8 @@ fn replicas_are_rolled_one_by_one() {
         started.elapsed()
     );
     assert!(
-        run.stderr.contains("web ×3 healthy (start-first)"),
+        run.stderr.contains("web ×3 replaced (start-first)")
+            && run.stderr.contains("web ×3 healthy"),
         "{}",
         run.stderr
     );

@@ -1,0 +1,180 @@
+//! Where a release runs: the one interface between the deploy transaction
+//! (`pipeline::transaction`) and the engine it deploys to. The transaction
+//! holds a `Backend` and never asks which one: Compose on one engine today
+//! (`compose.rs`, implemented by `pipeline::Ctx`), a host over SSH, several
+//! hosts and Swarm next (docs/backends.md). Everything that differs per
+//! backend (compose override files, `--scale n+1`, standby containers, how
+//! an image is named and tagged) lives behind it; what every backend shares
+//! (config, state, output) is the [`Session`] it dereferences to.
+//!
+//! The operations speak slipway's own small types: a service's images are
+//! [`Images`] (service → reference + image ID), what runs is a list of
+//! [`Container`]s, a smoke run is a [`SuiteResult`].
+
+pub mod compose;
+#[cfg(test)]
+pub mod fake;
+
+use std::collections::BTreeMap;
+
+use crate::config::{Config, Environment, HookPoint};
+use crate::engine::Container;
+use crate::error::Result;
+use crate::notify::Payload;
+use crate::output::Printer;
+use crate::pipeline::plan::Owner;
+use crate::pipeline::prune;
+use crate::probe::health::Target;
+use crate::probe::smoke::SuiteResult;
+use crate::probe::Vars;
+use crate::state::{Release, ServiceImage, State};
+
+/// A release's images: service → the reference it came from and its ID.
+pub type Images = BTreeMap<String, ServiceImage>;
+
+/// What every backend shares: the config for one environment, its state
+/// (history, journal, lock), and where output goes. Resolved before any work.
+pub struct Session {
+    pub cfg: Config,
+    pub env: Environment,
+    pub state: State,
+    pub out: Printer,
+    /// Managed service → image repository (no tag).
+    pub repos: BTreeMap<String, String>,
+}
+
+impl Session {
+    pub fn vars(&self, tag: &str) -> Vars {
+        Vars {
+            url: self.env.url.clone().unwrap_or_default(),
+            env: self.env.name.clone(),
+            tag: tag.to_string(),
+            secrets: crate::probe::Secrets::from_env_file(
+                self.cfg.env_file_path(&self.env).as_deref(),
+            ),
+        }
+    }
+
+    /// Whose tags this environment writes on the engine.
+    pub fn owner(&self) -> Owner {
+        Owner::new(&self.cfg.project, &self.env.name)
+    }
+
+    /// What each service must reach to count as healthy on these images.
+    pub fn health_targets<'a>(
+        &self,
+        images: impl IntoIterator<Item = (&'a String, &'a ServiceImage)>,
+    ) -> Vec<Target> {
+        images
+            .into_iter()
+            .map(|(svc, img)| Target {
+                service: svc.clone(),
+                image_id: img.image_id.clone(),
+                mode: self
+                    .cfg
+                    .services
+                    .get(svc)
+                    .map_or(crate::config::Health::Auto, |s| s.health.clone()),
+            })
+            .collect()
+    }
+}
+
+/// Why a rollout runs: a new release (replaced containers are kept as a
+/// standby until commit) or a restore (replaced containers are removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Release,
+    Restore,
+}
+
+/// One way-back name `pin` moved, as it was before (None: it named nothing),
+/// so an aborted release can put it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub repo: String,
+    pub tag: String,
+    pub before: Option<String>,
+}
+
+/// The operations the transaction needs, in the order it uses them.
+#[allow(async_fn_in_trait)]
+pub trait Backend: std::ops::Deref<Target = Session> {
+    /// Rolling one release's images out, service by service.
+    type Rollout<'a>: Rollout
+    where
+        Self: 'a;
+
+    /// Checks that need no state: every managed service can be rolled here.
+    fn preflight(&self) -> Result<()>;
+
+    /// Service → the services it depends on (rollout waves follow it).
+    fn depends_on(&self) -> BTreeMap<String, Vec<String>>;
+
+    /// The containers (or tasks) that run a service now, in any state.
+    async fn running(&self, service: &str) -> Result<Vec<Container>>;
+
+    /// Step 2 of a deploy: fetch `refs` (service → `repo:tag`) and resolve
+    /// each to the image ID it names here. Changes nothing that runs.
+    async fn pull(&self, release: i64, refs: &BTreeMap<String, String>) -> Result<Images>;
+
+    /// Whether the image with this ID is still here (the way back needs it).
+    async fn has_image(&self, image_id: &str) -> Result<bool>;
+
+    /// Give a release's images its immutable per-release name.
+    async fn tag_release(&self, release: i64, images: &Images) -> Result<()>;
+
+    /// Point this environment's way-back names at `target`'s images; returns
+    /// what moved, for [`Backend::put_back`].
+    async fn point_way_back(&self, target: &Release) -> Result<Vec<Moved>>;
+
+    /// Undo of `point_way_back`: every name where it was before.
+    async fn put_back(&self, moved: &[Moved]);
+
+    /// Start the services the managed ones depend on that slipway does not deploy.
+    async fn start_dependencies(&self, release: i64) -> Result<()>;
+
+    /// Run the hooks of a point (one-off containers, host commands).
+    async fn run_hooks(
+        &self,
+        point: HookPoint,
+        payload: &Payload,
+        image_release: Option<i64>,
+    ) -> Result<(), String>;
+
+    /// Get ready to roll `images` out (files, hashes, networks).
+    async fn prepare<'a>(
+        &'a self,
+        release: i64,
+        images: &'a Images,
+        vars: &'a Vars,
+        purpose: Purpose,
+    ) -> Result<Self::Rollout<'a>, String>;
+
+    /// Take down what a failed release runs for these services (ones the
+    /// release it goes back to did not run).
+    async fn remove(&self, release: i64, services: &[String]) -> Result<(), String>;
+
+    /// Step 6: run the environment's smoke suite.
+    async fn smoke(&self, vars: Vars) -> SuiteResult;
+
+    /// After commit: drop what was kept for a fast way back (standbys).
+    async fn retire(&self) -> Result<usize>;
+
+    /// After commit: remove images no retained release needs.
+    async fn prune(&self, dry_run: bool) -> Result<prune::Plan>;
+}
+
+/// One rollout of a release's images. The transaction calls `roll` then
+/// `healthy` for each service of a wave (services of a wave at once).
+#[allow(async_fn_in_trait)]
+pub trait Rollout {
+    /// Step 4 for one service: move it onto the release's images by its
+    /// strategy. A start-first strategy gates each new container on its
+    /// health before retiring an old one. Returns what to print.
+    async fn roll(&self, service: &str) -> Result<String, String>;
+
+    /// Step 5 for one service: wait until its containers of the release are
+    /// healthy (and past their pre-traffic checks). Returns what was seen.
+    async fn healthy(&self, service: &str) -> Result<String, String>;
+}
