@@ -12,8 +12,8 @@ mod http_server;
 use std::path::Path;
 use std::time::Instant;
 
+use slipway::backend::compose::context::compose_for;
 use slipway::config::Config;
-use slipway::pipeline::context::compose_for;
 use slipway::probe::smoke::Suite;
 use slipway::probe::Vars;
 

@@ -5,7 +5,6 @@ use crate::cli::{CiArgs, Cli};
 use crate::config::{Config, Environment};
 use crate::error::Result;
 use crate::output::Printer;
-use crate::pipeline::request::Ci;
 
 pub struct Settings {
     pub config: Config,
@@ -13,6 +12,9 @@ pub struct Settings {
     pub out: Printer,
     /// `--metrics-file`, else `[metrics] textfile`.
     pub metrics_file: Option<std::path::PathBuf>,
+    /// The variables the notification channels name (their webhook URLs),
+    /// read from the process environment once, here.
+    pub notify_env: std::collections::BTreeMap<String, String>,
 }
 
 impl Settings {
@@ -27,13 +29,28 @@ impl Settings {
             .metrics_file
             .clone()
             .or_else(|| config.metrics_textfile.clone());
+        let notify_env = config
+            .notify
+            .channels
+            .iter()
+            .filter_map(|c| Some((c.url_env.clone(), process_var(&c.url_env)?)))
+            .collect();
         Ok(Settings {
             config,
             env,
             out: Printer::new(cli.json),
             metrics_file,
+            notify_env,
         })
     }
+}
+
+/// Where a deploy came from, for history and notifications.
+#[derive(Debug, Clone, Default)]
+pub struct Ci {
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+    pub run_url: Option<String>,
 }
 
 /// CI context from flags, else GitHub Actions' or GitLab CI's standard variables.

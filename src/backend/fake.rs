@@ -7,15 +7,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+use crate::backend::compose::prune;
 use crate::config::{Config, HookPoint};
 use crate::engine::{Container, Health};
 use crate::error::{Error, Result};
 use crate::notify::Payload;
 use crate::output::Printer;
-use crate::pipeline::prune;
 use crate::probe::smoke::SuiteResult;
 use crate::probe::{CheckResult, Vars};
-use crate::state::{Release, ServiceImage, State};
+use crate::state::{EnvLock, Release, ServiceImage, State};
+use std::time::Duration;
 
 use super::{Backend, Images, Moved, Purpose, Rollout, Session};
 
@@ -72,6 +73,7 @@ impl Fake {
                 state,
                 out: Printer::new(true),
                 repos,
+                notify_env: BTreeMap::new(),
             },
             calls: Mutex::default(),
             fail: Mutex::default(),
@@ -135,6 +137,11 @@ fn env_err(e: String) -> Error {
 
 impl Backend for Fake {
     type Rollout<'a> = FakeRollout<'a>;
+    type Lock = EnvLock;
+
+    async fn lock(&self, command: &str, wait: Option<Duration>) -> Result<EnvLock> {
+        self.lock_state(command, wait).await
+    }
 
     fn preflight(&self) -> Result<()> {
         Ok(())

@@ -14,20 +14,22 @@
 pub mod compose;
 #[cfg(test)]
 pub mod fake;
+pub mod tags;
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use crate::backend::compose::prune;
+use crate::backend::tags::Owner;
 use crate::config::{Config, Environment, HookPoint};
 use crate::engine::Container;
 use crate::error::Result;
 use crate::notify::Payload;
 use crate::output::Printer;
-use crate::pipeline::plan::Owner;
-use crate::pipeline::prune;
 use crate::probe::health::Target;
 use crate::probe::smoke::SuiteResult;
 use crate::probe::Vars;
-use crate::state::{Release, ServiceImage, State};
+use crate::state::{EnvLock, Release, ServiceImage, State};
 
 /// A release's images: service → the reference it came from and its ID.
 pub type Images = BTreeMap<String, ServiceImage>;
@@ -41,6 +43,8 @@ pub struct Session {
     pub out: Printer,
     /// Managed service → image repository (no tag).
     pub repos: BTreeMap<String, String>,
+    /// The notification channels' webhook variables, as `Settings` read them.
+    pub notify_env: BTreeMap<String, String>,
 }
 
 impl Session {
@@ -80,6 +84,25 @@ impl Session {
     }
 }
 
+impl Session {
+    /// The lock in the state folder (a lock left by a dead run is taken over,
+    /// and said so).
+    pub async fn lock_state(&self, command: &str, wait: Option<Duration>) -> Result<EnvLock> {
+        let dir = self.state.dir();
+        let (lock, stale) = match wait {
+            Some(wait) => EnvLock::acquire_waiting(dir, &self.env.name, command, wait).await?,
+            None => EnvLock::acquire(dir, &self.env.name, command)?,
+        };
+        if let Some(s) = stale {
+            self.out.warn(format!(
+                "took over a stale lock left by {} (pid {} on {}, since {})",
+                s.command, s.pid, s.host, s.since
+            ));
+        }
+        Ok(lock)
+    }
+}
+
 /// Why a rollout runs: a new release (replaced containers are kept as a
 /// standby until commit) or a restore (replaced containers are removed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +127,13 @@ pub trait Backend: std::ops::Deref<Target = Session> {
     type Rollout<'a>: Rollout
     where
         Self: 'a;
+
+    /// Held until dropped: the environment's lock.
+    type Lock;
+
+    /// Step 1: take the environment's lock for `command`, queueing up to
+    /// `wait` behind a holder (exit 4 naming it otherwise).
+    async fn lock(&self, command: &str, wait: Option<Duration>) -> Result<Self::Lock>;
 
     /// Checks that need no state: every managed service can be rolled here.
     fn preflight(&self) -> Result<()>;

@@ -3,10 +3,10 @@
 //! available. Reports every env rule violation at once, each with the env
 //! file's line and never the value. Touches nothing; exit 2 on any problem.
 
+use crate::backend::compose::context::{check_compose, compose_for, load_model, resolve_repos};
 use crate::config::env_rules::{check_environment, EnvReport};
 use crate::error::{Error, Result};
 use crate::output::Printer;
-use crate::pipeline::context::{check_compose, compose_for, load_model, resolve_repos};
 use crate::settings::Settings;
 
 pub async fn run(s: Settings) -> Result<()> {
@@ -132,7 +132,7 @@ async fn compose_project(s: &Settings) -> Result<()> {
     }
     let model = load_model(&compose_for(&s.config, &s.env)).await?;
     let repos = resolve_repos(&s.config, &model)?;
-    crate::pipeline::rollout::refuse_unrunnable(&s.config, &model)?;
+    crate::backend::compose::rollout::refuse_unrunnable(&s.config, &model)?;
     let list: Vec<String> = repos
         .iter()
         .map(|(svc, r)| format!("{svc} ← {r}"))

@@ -23,7 +23,7 @@ fn demo_dir() -> PathBuf {
 
 pub async fn run(out: Printer, keep: bool, clean_only: bool) -> Result<()> {
     let docker = Docker::connect().await?;
-    crate::pipeline::context::check_compose().await?;
+    crate::backend::compose::context::check_compose().await?;
     clean(&docker).await;
     if clean_only {
         out.line("demo removed");
@@ -117,6 +117,7 @@ async fn tell_the_story(out: &Printer) -> Result<()> {
         env: env.clone(),
         out: Printer::new(false),
         metrics_file: None,
+        notify_env: Default::default(),
     };
     let deploy = |tag: &str| DeployArgs {
         tag: Some(tag.into()),

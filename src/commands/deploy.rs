@@ -1,11 +1,11 @@
 //! `slipway deploy`: the transaction with freshly pulled images.
 
+use crate::backend::compose::Ctx;
 use crate::cli::DeployArgs;
 use crate::config::names::check_tag;
 use crate::error::{Error, Result};
 use crate::pipeline::request::{Desired, Request};
 use crate::pipeline::transaction;
-use crate::pipeline::Ctx;
 use crate::settings::{ci_context, process_var, Settings};
 use crate::state::Kind;
 
@@ -15,8 +15,8 @@ pub async fn run(s: Settings, args: &DeployArgs) -> Result<()> {
     let out = s.out;
     let metrics = s.metrics_file.clone();
     out.line(format!("slipway deploy {} {tag}", s.env.name));
-    crate::pipeline::context::enforce_env_rules(&s.config, &s.env, out)?;
-    let ctx = Ctx::open(s.config, s.env, out).await?;
+    crate::backend::compose::context::enforce_env_rules(&s.config, &s.env, out)?;
+    let ctx = Ctx::open(s).await?;
     crate::interrupt::install();
     let outcome = transaction::run(
         &ctx,

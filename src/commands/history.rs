@@ -1,7 +1,7 @@
 //! `slipway history`: releases, newest first.
 
+use crate::backend::compose::context::state_dir;
 use crate::error::Result;
-use crate::pipeline::context::state_dir;
 use crate::settings::Settings;
 use crate::state::State;
 

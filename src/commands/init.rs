@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::backend::compose::context::check_compose;
 use crate::cli::{Cli, InitArgs};
 use crate::config::draft::{self, Inputs};
 use crate::config::names::check_name;
@@ -17,7 +18,6 @@ use crate::engine::compose::{self, Compose};
 use crate::engine::{exec, Docker};
 use crate::error::{Error, Result};
 use crate::output::Printer;
-use crate::pipeline::context::check_compose;
 
 /// The files `docker compose` reads when given none, in its order of preference.
 const DEFAULT_FILES: &[&str] = &[

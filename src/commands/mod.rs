@@ -16,10 +16,10 @@ pub mod status;
 
 use std::path::Path;
 
+use crate::backend::compose::Ctx;
 use crate::error::Result;
 use crate::output::Printer;
 use crate::pipeline::request::Outcome;
-use crate::pipeline::Ctx;
 
 /// Render a transaction's outcome and pass its result on.
 pub fn finish(out: Printer, outcome: Outcome) -> Result<()> {

@@ -1,16 +1,16 @@
 //! `slipway prune [--dry-run]`: safe prune on demand.
 
+use crate::backend::compose::{prune, Ctx};
 use crate::error::Result;
-use crate::pipeline::{prune, Ctx};
 use crate::settings::Settings;
 use crate::state::EnvLock;
 
 pub async fn run(s: Settings, dry_run: bool) -> Result<()> {
     let out = s.out;
-    let ctx = Ctx::open(s.config, s.env, out).await?;
+    let ctx = Ctx::open(s).await?;
     // Not while a deploy of this environment is between pull and commit.
     let _lock = EnvLock::acquire(
-        &crate::pipeline::context::state_dir(&ctx.cfg),
+        &crate::backend::compose::context::state_dir(&ctx.cfg),
         &ctx.env.name,
         "prune",
     )?;

@@ -1,14 +1,14 @@
 //! `slipway recover`: undo an interrupted deploy and free a stale lock.
 
+use crate::backend::compose::Ctx;
 use crate::error::Result;
 use crate::pipeline::recover::{recover, Recovered};
-use crate::pipeline::Ctx;
 use crate::settings::Settings;
 
 pub async fn run(s: Settings) -> Result<()> {
     let out = s.out;
     let metrics = s.metrics_file.clone();
-    let ctx = Ctx::open(s.config, s.env, out).await?;
+    let ctx = Ctx::open(s).await?;
     let done = recover(&ctx).await;
     super::write_metrics(metrics.as_deref(), &ctx);
     let done = done?;

@@ -1,18 +1,19 @@
 //! `slipway rollback [--to ID]`: the transaction with a recorded release's
 //! exact images; verified like a deploy and recorded with kind `rollback`.
 
+use crate::backend::compose::Ctx;
 use crate::cli::RollbackArgs;
 use crate::error::{Error, Result};
+use crate::pipeline::plan;
 use crate::pipeline::request::{Desired, Request};
 use crate::pipeline::transaction;
-use crate::pipeline::{plan, Ctx};
 use crate::settings::{ci_context, process_var, Settings};
 use crate::state::{Kind, Status};
 
 pub async fn run(s: Settings, args: &RollbackArgs) -> Result<()> {
     let out = s.out;
     let metrics = s.metrics_file.clone();
-    let ctx = Ctx::open(s.config, s.env, out).await?;
+    let ctx = Ctx::open(s).await?;
     let env = ctx.env.name.clone();
     let history = ctx.state.history(&env, None)?;
     let current = plan::current(&history);

@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
+use crate::backend::compose::context::compose_for;
 use crate::error::{Error, Result};
-use crate::pipeline::context::compose_for;
 use crate::probe::smoke::Suite;
 use crate::probe::{junit, report, Secrets, Vars};
 use crate::settings::Settings;

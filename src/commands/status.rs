@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::backend::compose::context::state_dir;
+use crate::backend::tags::Owner;
 use crate::config::names::split_image;
 use crate::engine::Docker;
 use crate::error::Result;
-use crate::pipeline::context::state_dir;
-use crate::pipeline::plan::{self, Drift, Owner};
+use crate::pipeline::plan::{self, Drift};
 use crate::settings::Settings;
 use crate::state::{EnvLock, LockInfo, LockState, Release, State};
 

@@ -292,7 +292,7 @@ fn classify(svc: &ModelService) -> Role {
         });
     }
     let replicas = svc.replicas();
-    let rollout = match crate::pipeline::rollout::two_copies_blocker(svc) {
+    let rollout = match crate::backend::compose::rollout::two_copies_blocker(svc) {
         Some(_) => RolloutDraft::StopFirst,
         None if replicas > 1 => RolloutDraft::StartFirst { replicas },
         None => RolloutDraft::StartFirstPossible,

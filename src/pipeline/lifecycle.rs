@@ -17,7 +17,6 @@ use std::time::Instant;
 use crate::config::HookPoint;
 use crate::error::{Error, Result};
 use crate::notify::{Event, Notifier, Payload, ServiceRef};
-use crate::settings::process_var;
 use crate::state::{Kind, Release, ServiceImage, Status};
 
 use super::request::Desired;
@@ -67,7 +66,8 @@ fn refs(images: &BTreeMap<String, ServiceImage>) -> BTreeMap<String, ServiceRef>
 impl Lifecycle {
     /// The release has begun: announce it.
     pub fn start(ctx: &Session, release: &Release, desired: &Desired) -> Lifecycle {
-        let mut notifier = Notifier::new(&ctx.cfg.notify, &ctx.env.name, process_var, ctx.out);
+        let var = |name: &str| ctx.notify_env.get(name).cloned();
+        let mut notifier = Notifier::new(&ctx.cfg.notify, &ctx.env.name, var, ctx.out);
         let first = match release.kind {
             Kind::Rollback => Event::RollbackStarted,
             _ => Event::DeployStarted,

@@ -1,16 +1,13 @@
-//! The deploy transaction and the operations around it. `plan` and the
-//! keep-set in `prune` are pure decisions; `transaction` is the pipeline as
-//! PRODUCT.md lists its steps; `context` resolves what they run against.
+//! The deploy transaction and what surrounds it, over any backend:
+//! `transaction` is the pipeline as PRODUCT.md lists its steps, `roll` rolls images out wave by wave (and
+//! restores a release that way), `recover`
+//! finishes or undoes a release a dead run left, `lifecycle` announces a
+//! release and runs its hooks, `plan` holds the pure decisions, and
+//! `request` the data a command hands in and gets back.
 
-pub mod context;
-pub mod dependencies;
-pub mod hooks;
 pub mod lifecycle;
 pub mod plan;
-pub mod prune;
 pub mod recover;
 pub mod request;
-pub mod rollout;
+pub mod roll;
 pub mod transaction;
-
-pub use context::Ctx;

@@ -12,13 +12,12 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::state::{Entry, EnvLock, Release, Status, Step};
+use crate::state::{Entry, Release, Status, Step};
 
 use crate::backend::{Backend, Purpose, Rollout as _};
 
-use super::context::state_dir;
 use super::plan;
-use super::transaction::{describe_services, restore_release, retag_rollback};
+use super::roll::{describe_services, restore_release, retag_rollback};
 
 pub use crate::state::Decision;
 
@@ -77,13 +76,7 @@ pub enum Recovered {
 }
 
 pub async fn recover<B: Backend>(ctx: &B) -> Result<Recovered> {
-    let (_lock, stale) = EnvLock::acquire(&state_dir(&ctx.cfg), &ctx.env.name, "recover")?;
-    if let Some(s) = stale {
-        ctx.out.line(format!(
-            "  took over a stale lock left by {} (pid {} on {}, since {})",
-            s.command, s.pid, s.host, s.since
-        ));
-    }
+    let _lock = ctx.lock("recover", None).await?;
     let history = ctx.state.history(&ctx.env.name, None)?;
     let Some(unfinished) = plan::unfinished(&history).cloned() else {
         return Ok(Recovered::Nothing);

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::Result;
+pub use crate::settings::Ci;
 use crate::state::{Kind, Release};
 
 /// Where the new release's images come from.
@@ -13,14 +14,6 @@ pub enum Desired {
     Pull { tag: String },
     /// Rollback: the exact images of a recorded release.
     Restore { release: Box<Release> },
-}
-
-/// Where a deploy came from, for history and notifications.
-#[derive(Debug, Clone, Default)]
-pub struct Ci {
-    pub commit: Option<String>,
-    pub branch: Option<String>,
-    pub run_url: Option<String>,
 }
 
 pub struct Request {

@@ -4,7 +4,7 @@
 //!
 //! | step | function | undo |
 //! | --- | --- | --- |
-//! | 1 preflight | [`lock`], [`preflight`], [`begin`] | release the lock |
+//! | 1 preflight | [`Backend::lock`], [`preflight`], [`begin`] | release the lock |
 //! | 2 pull | [`resolve`] | nothing ran: `aborted` |
 //! | 3 pin | [`pin`] (then dependencies, `pre_deploy` hooks) | [`Backend::put_back`] |
 //! | 4 rollout | [`roll_out`], per wave | step 8 |
@@ -17,24 +17,24 @@
 //! a failure there marks the release `aborted` (exit 2). A failure at 4–6
 //! restores the way back (exit 1), or says what runs if that fails (exit 3).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::backend::{Backend, Images, Moved, Purpose, Rollout as _};
+use crate::backend::{Backend, Images, Moved, Purpose};
 use crate::error::{Error, Result};
 use crate::probe::report;
-use crate::state::{self, EnvLock, Kind, Release, Status, Step};
+use crate::state::{self, Kind, Release, Status, Step};
 use crate::{failpoint, interrupt};
 
-use super::context::state_dir;
 use super::lifecycle::Lifecycle;
 use super::plan;
 use super::request::{Desired, Outcome, Request};
+use super::roll::{check_interrupt, describe_services, restore_release, retag_rollback, roll_out};
 
 pub async fn run<B: Backend>(b: &B, req: Request) -> Outcome {
     // 1. Preflight: the lock, then what is live. Nothing recorded yet.
     let step = b.out.step("preflight");
-    let lock = match lock(b, &req).await {
+    let lock = match b.lock(req.kind.as_str(), req.lock_wait).await {
         Ok(lock) => lock,
         Err(e) => {
             step.fail("environment is locked");
@@ -136,36 +136,12 @@ pub async fn run<B: Backend>(b: &B, req: Request) -> Outcome {
     finished(b, release.id, result)
 }
 
-/// Step 1: the environment's lock (queueing behind a holder with `--wait`).
-async fn lock<B: Backend>(b: &B, req: &Request) -> Result<EnvLock> {
-    let dir = state_dir(&b.cfg);
-    let (lock, stale) = match req.lock_wait {
-        Some(wait) => EnvLock::acquire_waiting(&dir, &b.env.name, req.kind.as_str(), wait).await?,
-        None => EnvLock::acquire(&dir, &b.env.name, req.kind.as_str())?,
-    };
-    if let Some(s) = stale {
-        b.out.warn(format!(
-            "took over a stale lock left by {} (pid {} on {}, since {})",
-            s.command, s.pid, s.host, s.since
-        ));
-    }
-    Ok(lock)
-}
-
 /// Before anything running changed, a signal aborts the release.
 fn stop_if_interrupted() -> Result<()> {
     if interrupt::requested() {
         return Err(Error::RolledBack(
             "interrupted by a signal before anything running changed; the live release is untouched".into(),
         ));
-    }
-    Ok(())
-}
-
-/// Once rolling out, a signal means: stop here and roll back.
-fn check_interrupt() -> Result<(), String> {
-    if interrupt::requested() {
-        return Err("interrupted by a signal".into());
     }
     Ok(())
 }
@@ -428,71 +404,6 @@ async fn find_drift<B: Backend>(b: &B, live: &Release) -> Vec<String> {
     found
 }
 
-/// Steps 4–5 for one set of images, wave by wave (a service after the ones
-/// it depends on): roll every service of the wave by its strategy, then wait
-/// until they are healthy. A release's rollout stops at the next wave
-/// boundary (or health wait) on a signal; a restore does not. The error is
-/// the reason, in words, for history.
-async fn roll_out<B: Backend>(
-    b: &B,
-    id: i64,
-    images: &Images,
-    tag: &str,
-    purpose: Purpose,
-) -> Result<(), String> {
-    let check_interrupt = || match purpose {
-        Purpose::Release => check_interrupt(),
-        Purpose::Restore => Ok(()),
-    };
-    // Tagged here too: a release recorded before tags were namespaced (or
-    // whose tag someone removed) still rolls out by its exact image IDs.
-    b.tag_release(id, images).await.map_err(|e| e.to_string())?;
-    let vars = b.vars(tag);
-    let rollout = b.prepare(id, images, &vars, purpose).await?;
-    let services: BTreeSet<String> = images.keys().cloned().collect();
-    for wave in plan::waves(&services, &b.depends_on(), b.env.max_parallel) {
-        // 4. Roll out.
-        let step = b.out.step("rollout");
-        step.set(wave.join(", "));
-        for svc in &wave {
-            b.state
-                .journal(id, Step::Rollout, svc)
-                .map_err(|e| e.to_string())?;
-        }
-        let rolled = futures_util::future::try_join_all(wave.iter().map(|s| rollout.roll(s)));
-        match rolled.await {
-            Ok(notes) => {
-                step.done(notes.join(", "));
-            }
-            Err(e) => {
-                step.fail(&e);
-                return Err(e);
-            }
-        }
-        failpoint::hit("rollout:between");
-        // 5. Wait healthy.
-        let step = b.out.step("health");
-        step.set(wave.join(", "));
-        b.state
-            .journal(id, Step::Health, &wave.join(" "))
-            .map_err(|e| e.to_string())?;
-        let healthy = futures_util::future::try_join_all(wave.iter().map(|s| rollout.healthy(s)));
-        match healthy.await {
-            Ok(seen) => {
-                step.done(seen.join(", "));
-            }
-            Err(e) => {
-                step.fail(&e);
-                return Err(e);
-            }
-        }
-        failpoint::hit("rollout:after");
-        check_interrupt()?;
-    }
-    failpoint::hit("health:after");
-    Ok(())
-}
-
 /// Step 6: the smoke suite against the new release (JUnit XML if asked).
 async fn smoke<B: Backend>(b: &B, id: i64, tag: &str, junit: Option<&Path>) -> Result<(), String> {
     let step = b.out.step("smoke");
@@ -567,41 +478,6 @@ async fn commit<B: Backend>(b: &B, release: &Release, current: Option<&Release>)
     Ok(())
 }
 
-/// Put `target` back exactly (or, with no target, remove what `failed`
-/// started), and verify it is healthy. Used by step 8 and by `recover`.
-pub async fn restore_release<B: Backend>(
-    b: &B,
-    failed: &Release,
-    target: Option<&Release>,
-) -> Result<(), String> {
-    let step = b.out.step("restore");
-    // Services the failed release runs that the target did not: take them down.
-    let extra: Vec<String> = failed
-        .services
-        .keys()
-        .filter(|s| target.is_none_or(|t| !t.services.contains_key(*s)))
-        .cloned()
-        .collect();
-    if let Err(e) = b.remove(failed.id, &extra).await {
-        step.fail(&e);
-        return Err(e);
-    }
-    let Some(target) = target else {
-        step.done("no earlier release: removed the new containers");
-        return Ok(());
-    };
-    step.done(format!("back to release {}", target.id));
-    failpoint::hit("restore:during");
-    roll_out(
-        b,
-        target.id,
-        &target.services,
-        target.tag.as_deref().unwrap_or(""),
-        Purpose::Restore,
-    )
-    .await
-}
-
 /// Step 8: put the live release back, verify it, and say what happened.
 async fn restore<B: Backend>(
     b: &B,
@@ -656,51 +532,6 @@ async fn restore<B: Backend>(
             )))
         }
     }
-}
-
-/// After going back to `live`, the way-back names name what preceded it again.
-pub async fn retag_rollback<B: Backend>(b: &B, live: &Release) {
-    let Some(prev) = live
-        .previous
-        .and_then(|p| b.state.release(p).ok().flatten())
-    else {
-        return;
-    };
-    for img in prev.services.values() {
-        if !matches!(b.has_image(&img.image_id).await, Ok(true)) {
-            return;
-        }
-    }
-    if let Err(e) = b.point_way_back(&prev).await {
-        b.out.warn(format!(
-            "could not point the way-back tags at release {}: {e}",
-            prev.id
-        ));
-    }
-}
-
-/// What runs now, a line per container, for a human who must act.
-pub async fn describe_services<B: Backend>(b: &B) -> String {
-    let mut lines = Vec::new();
-    for svc in b.repos.keys() {
-        match b.running(svc).await {
-            Ok(cs) if cs.is_empty() => lines.push(format!("  {svc}: no container")),
-            Ok(cs) => {
-                for c in cs {
-                    lines.push(format!(
-                        "  {svc}: {} runs {} ({}), {}, health {}",
-                        c.name,
-                        c.image,
-                        c.image_id,
-                        c.state,
-                        c.health.as_str()
-                    ));
-                }
-            }
-            Err(e) => lines.push(format!("  {svc}: cannot ask Docker: {e}")),
-        }
-    }
-    lines.join("\n")
 }
 
 #[cfg(test)]

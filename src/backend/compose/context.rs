@@ -56,7 +56,14 @@ impl Ctx {
     /// Preflight up to the lock: the env file exists, Docker and Compose v2
     /// answer, and every deployed service is in the compose model with a
     /// known repository. Changes nothing.
-    pub async fn open(cfg: Config, env: Environment, out: Printer) -> Result<Ctx> {
+    pub async fn open(s: crate::settings::Settings) -> Result<Ctx> {
+        let crate::settings::Settings {
+            config: cfg,
+            env,
+            out,
+            notify_env,
+            ..
+        } = s;
         if let Some(path) = cfg.env_file_path(&env) {
             if !path.is_file() {
                 return Err(Error::Preflight(format!(
@@ -66,7 +73,7 @@ impl Ctx {
                 )));
             }
         }
-        super::plan::Owner::new(&cfg.project, &env.name)
+        crate::backend::tags::Owner::new(&cfg.project, &env.name)
             .check()
             .map_err(Error::Preflight)?;
         let compose = compose_for(&cfg, &env);
@@ -86,6 +93,7 @@ impl Ctx {
                 state,
                 out,
                 repos,
+                notify_env,
             },
             docker,
             compose,

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::backend::tags;
 use crate::config::names::split_image;
 use crate::config::HookPoint;
 use crate::engine::compose::pin_override;
@@ -16,11 +17,17 @@ use crate::engine::{exec, Container};
 use crate::error::{Error, Result};
 use crate::failpoint;
 use crate::notify::Payload;
-use crate::pipeline::rollout;
-use crate::pipeline::{dependencies, hooks, plan, prune, Ctx};
+
+pub mod context;
+pub mod dependencies;
+pub mod hooks;
+pub mod prune;
+pub mod rollout;
+
 use crate::probe::smoke::SuiteResult;
 use crate::probe::Vars;
-use crate::state::{Release, ServiceImage};
+use crate::state::{EnvLock, Release, ServiceImage};
+pub use context::Ctx;
 
 use super::{Backend, Images, Moved, Purpose};
 
@@ -29,6 +36,11 @@ const UP_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Backend for Ctx {
     type Rollout<'a> = rollout::Rollout<'a>;
+    type Lock = EnvLock;
+
+    async fn lock(&self, command: &str, wait: Option<Duration>) -> Result<EnvLock> {
+        self.lock_state(command, wait).await
+    }
 
     fn preflight(&self) -> Result<()> {
         rollout::refuse_unrunnable(&self.cfg, &self.model)
@@ -104,7 +116,7 @@ impl Backend for Ctx {
     /// Its own `slipway-<project>.<env>-rollback` always; the plain
     /// `rollback_tag` (with the holder tag that says whose it is) only while
     /// it is this environment's in that repository
-    /// (`plan::may_move_plain_rollback`).
+    /// (`tags::may_move_plain_rollback`).
     async fn point_way_back(&self, target: &Release) -> Result<Vec<Moved>> {
         let owner = self.owner();
         let engine = self.docker.images().await?;
@@ -115,7 +127,7 @@ impl Backend for Ctx {
             tag.starts_with("slipway-")
                 && !owner.owns(tag)
                 && !history.iter().any(|r| {
-                    plan::legacy_release_tag(&r.env, r.id) == tag
+                    tags::legacy_release_tag(&r.env, r.id) == tag
                         && r.services.values().any(|s| s.image_id == id)
                 })
         };
@@ -129,7 +141,7 @@ impl Backend for Ctx {
                 .map(|(t, id)| (split_image(t).1.unwrap_or("").to_string(), id.clone()))
                 .collect();
             let mut tags = vec![owner.way_back_tag()];
-            if plan::may_move_plain_rollback(&owner, &self.env.rollback_tag, &in_repo, others) {
+            if tags::may_move_plain_rollback(&owner, &self.env.rollback_tag, &in_repo, others) {
                 tags.push(self.env.rollback_tag.clone());
                 tags.push(owner.holder_tag());
             }

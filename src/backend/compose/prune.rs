@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::plan::{self, Owner};
+use crate::backend::tags::{self, Owner};
 use crate::config::names::split_image;
 use crate::engine::Image;
 use crate::state::{Release, Status};
@@ -104,7 +104,7 @@ fn retained(releases: &[Release], keep: &BTreeMap<String, usize>) -> BTreeMap<St
 fn owned(tag: &str, id: &str, i: &Inputs) -> bool {
     i.owners.iter().any(|o| o.owns(tag))
         || i.releases.iter().any(|r| {
-            plan::legacy_release_tag(&r.env, r.id) == tag
+            tags::legacy_release_tag(&r.env, r.id) == tag
                 && r.services.values().any(|s| s.image_id == id)
         })
 }
@@ -131,7 +131,7 @@ pub fn plan(i: &Inputs) -> Plan {
             slipway_tags.partition(|t| owned(tag_of(t), &img.id, i));
         let way_back = img.tags.iter().find(|t| {
             let tag = tag_of(t);
-            i.rollback_tags.contains(tag) || plan::is_way_back_tag(tag)
+            i.rollback_tags.contains(tag) || tags::is_way_back_tag(tag)
         });
         if let Some(other) = names.iter().find(|n| !i.managed_repos.contains(repo_of(n))) {
             out.keep.push(decision(
