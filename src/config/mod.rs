@@ -15,6 +15,7 @@ pub mod notify;
 mod raw;
 pub mod schema;
 mod smoke;
+mod spanned;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -26,7 +27,8 @@ use serde_json_path::JsonPath;
 use crate::error::{Error, Result};
 use crate::probe::predicate::Predicate;
 pub use crate::suggest::did_you_mean;
-use raw::{RawConfig, RawHttpHealth, RawKnobs, S};
+use raw::{RawConfig, RawHttpHealth, RawKnobs};
+use spanned::S;
 
 pub use hooks::{Hook, HookPoint, Hooks};
 pub use notify::{Channel, Format, Notify};

@@ -26,7 +26,7 @@ use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::raw::S;
+use super::spanned::S;
 use super::{did_you_mean, duration, env_var_name, Environment, Source};
 use crate::error::Result;
 use crate::notify::Event;

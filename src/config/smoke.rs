@@ -198,7 +198,7 @@ pub(super) fn health_http(
     )
 }
 
-fn spanned<T>(v: &Option<super::raw::S<T>>) -> At<'_, T> {
+fn spanned<T>(v: &Option<super::spanned::S<T>>) -> At<'_, T> {
     v.as_ref().map(|s| (s.get_ref(), s.span()))
 }
 
