@@ -2,7 +2,8 @@
 # The install path a team uses on hosts and CI runners without Rust: build the
 # .deb (scripts/deb.sh), install it with dpkg, and check what it installed:
 # `slipway --version` names this commit, `slipway check` passes on the
-# example, the bash completion loads, the man page and schema are there.
+# example, `slipway demo` is left out (exit 2), the bash completion loads,
+# the man page and schema are there.
 # Removes the package afterwards unless it was installed before. Needs root.
 # Idempotent; cargo-deb and the release build are cached.
 set -euo pipefail
@@ -41,7 +42,14 @@ log "$version"
 
 (cd examples/goodgo && /usr/bin/slipway check --env staging) >&2 || fail "slipway check on examples/goodgo"
 
+# The package ships without the demo's fixture code (the `demo` feature):
+# `slipway demo` says where the demo is, exit 2.
+demo_status=0
+demo_says="$(/usr/bin/slipway demo 2>&1)" || demo_status=$?
+[ "$demo_status" -eq 2 ] && grep -q "scripts/demo.sh" <<<"$demo_says" \
+    || fail "slipway demo in the package: exit $demo_status, said: $demo_says"
+
 complete="$(bash -c 'source /usr/share/bash-completion/completions/slipway && complete -p slipway')"
 grep -q -- "-F _slipway slipway" <<<"$complete" || fail "bash completion did not load: $complete"
 zcat /usr/share/man/man1/slipway.1.gz | grep -q '^\.TH slipway 1' || fail "man page"
-log "ok: installed, --version, check on examples/goodgo, bash completion, man page"
+log "ok: installed, --version, check on examples/goodgo, no demo, bash completion, man page"

@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo run --quiet -- demo "$@"
+cargo run --quiet --features demo -- demo "$@"

@@ -6,6 +6,10 @@
 //! build carries a nonce, so two builds never share an image ID. The registry
 //! is Debian's `docker-registry` on 127.0.0.1, dying with the process that
 //! started it.
+//!
+//! Compiled only with the `demo` feature: release builds (the .deb) leave it
+//! out; tests, benches and examples get it through the dev-dependency on
+//! this package, `./scripts/demo.sh` asks for it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

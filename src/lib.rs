@@ -15,6 +15,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod failpoint;
+#[cfg(feature = "demo")]
 pub mod fixture;
 pub mod interrupt;
 pub mod metrics;

@@ -1,7 +1,7 @@
 //! Where a release runs: the one interface between the deploy transaction
 //! (`pipeline::transaction`) and the engine it deploys to. The transaction
 //! holds a `Backend` and never asks which one: Compose on one engine today
-//! (`compose.rs`, implemented by `pipeline::Ctx`), a host over SSH, several
+//! (`compose/`, implemented by `compose::Ctx`), a host over SSH, several
 //! hosts and Swarm next (docs/backends.md). Everything that differs per
 //! backend (compose override files, `--scale n+1`, standby containers, how
 //! an image is named and tagged) lives behind it; what every backend shares

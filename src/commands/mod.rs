@@ -3,7 +3,25 @@
 
 pub mod check;
 pub mod completions;
+#[cfg(feature = "demo")]
 pub mod demo;
+#[cfg(not(feature = "demo"))]
+pub mod demo {
+    //! `slipway demo` in a build without the `demo` feature (the .deb): the
+    //! fixture code it runs on is left out of release builds, so say where
+    //! the demo is.
+
+    use crate::error::{Error, Result};
+    use crate::output::Printer;
+
+    pub async fn run(_out: Printer, _keep: bool, _clean_only: bool) -> Result<()> {
+        Err(Error::Usage(
+            "`slipway demo` is not in this build (release packages leave the demo's fixture code out); \
+             run it from a source checkout: ./scripts/demo.sh (or `cargo run --features demo -- demo`)"
+                .into(),
+        ))
+    }
+}
 pub mod deploy;
 pub mod history;
 pub mod init;

@@ -16,7 +16,7 @@ use super::env_file::EnvFile;
 use super::{did_you_mean, Source};
 use crate::error::{Error, Result};
 
-use super::raw::S;
+use super::spanned::S;
 use schemars::JsonSchema;
 
 // ---- the serde shape -------------------------------------------------------

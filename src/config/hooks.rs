@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::notify::{environments, indexed, OneOrMany};
-use super::raw::S;
+use super::spanned::S;
 use super::{did_you_mean, duration, names, Environment, Service, Source};
 use crate::error::Result;
 

@@ -6,15 +6,16 @@
 //! (durations, names, tags, JSONPath, "exactly one of"). Both report
 //! `file:line:col` and the key at fault.
 
-pub mod draft;
 pub mod env_file;
 pub mod env_rules;
 pub mod hooks;
 pub mod names;
 pub mod notify;
+pub mod predicate;
 mod raw;
 pub mod schema;
 mod smoke;
+mod spanned;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -24,9 +25,10 @@ use std::time::Duration;
 use serde_json_path::JsonPath;
 
 use crate::error::{Error, Result};
-use crate::probe::predicate::Predicate;
 pub use crate::suggest::did_you_mean;
-use raw::{RawConfig, RawHttpHealth, RawKnobs, S};
+use predicate::Predicate;
+use raw::{RawConfig, RawHttpHealth, RawKnobs};
+use spanned::S;
 
 pub use hooks::{Hook, HookPoint, Hooks};
 pub use notify::{Channel, Format, Notify};
@@ -96,6 +98,11 @@ pub struct Service {
     pub settle: Duration,
     pub health: Health,
 }
+
+/// In a health probe's or `pre_traffic` check's URL, the address of the
+/// container being checked, so a start-first rollout probes its new
+/// container, not the service behind a proxy.
+pub const CONTAINER: &str = "{container}";
 
 /// Default [`Service::settle`].
 pub const SETTLE: Duration = Duration::from_secs(2);

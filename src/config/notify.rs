@@ -26,10 +26,48 @@ use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::raw::S;
+use super::spanned::S;
 use super::{did_you_mean, duration, env_var_name, Environment, Source};
 use crate::error::Result;
-use crate::notify::Event;
+
+/// An event a channel can subscribe to: PRODUCT.md's six, by the names a
+/// channel's `events` uses. Defined here, in the config that names them;
+/// `notify` builds and sends the payloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Event {
+    DeployStarted,
+    DeploySucceeded,
+    DeployFailed,
+    RollbackStarted,
+    RollbackSucceeded,
+    RollbackFailed,
+}
+
+impl Event {
+    pub const ALL: [Event; 6] = [
+        Event::DeployStarted,
+        Event::DeploySucceeded,
+        Event::DeployFailed,
+        Event::RollbackStarted,
+        Event::RollbackSucceeded,
+        Event::RollbackFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::DeployStarted => "deploy_started",
+            Event::DeploySucceeded => "deploy_succeeded",
+            Event::DeployFailed => "deploy_failed",
+            Event::RollbackStarted => "rollback_started",
+            Event::RollbackSucceeded => "rollback_succeeded",
+            Event::RollbackFailed => "rollback_failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Event> {
+        Event::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
 
 /// `[x]` or `[[x]]`: one table or an array of tables, so one channel or hook
 /// reads naturally and several are possible. Errors inside keep their spans.
@@ -273,8 +311,8 @@ pub(super) fn environments(
 mod tests {
     use std::path::Path;
 
+    use super::Event;
     use crate::config::{Config, Format};
-    use crate::notify::Event;
 
     const BASE: &str = r#"project = "goodgo"
 [environments.staging]

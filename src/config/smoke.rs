@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use serde_json_path::JsonPath;
 
+use super::predicate::{Literal, Predicate};
 use super::raw::{RawHttpHealth, RawSmoke, RawStatus};
+use super::CONTAINER;
 use super::{did_you_mean, names, HttpExpect, SmokeCheck, SmokeKind, Source};
 use crate::error::Result;
-use crate::probe::health::CONTAINER;
-use crate::probe::predicate::{Literal, Predicate};
 
 /// A per-check timeout when none is given.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -198,7 +198,7 @@ pub(super) fn health_http(
     )
 }
 
-fn spanned<T>(v: &Option<super::raw::S<T>>) -> At<'_, T> {
+fn spanned<T>(v: &Option<super::spanned::S<T>>) -> At<'_, T> {
     v.as_ref().map(|s| (s.get_ref(), s.span()))
 }
 

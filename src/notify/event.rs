@@ -7,42 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-/// An event a channel can subscribe to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Event {
-    DeployStarted,
-    DeploySucceeded,
-    DeployFailed,
-    RollbackStarted,
-    RollbackSucceeded,
-    RollbackFailed,
-}
-
-impl Event {
-    pub const ALL: [Event; 6] = [
-        Event::DeployStarted,
-        Event::DeploySucceeded,
-        Event::DeployFailed,
-        Event::RollbackStarted,
-        Event::RollbackSucceeded,
-        Event::RollbackFailed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Event::DeployStarted => "deploy_started",
-            Event::DeploySucceeded => "deploy_succeeded",
-            Event::DeployFailed => "deploy_failed",
-            Event::RollbackStarted => "rollback_started",
-            Event::RollbackSucceeded => "rollback_succeeded",
-            Event::RollbackFailed => "rollback_failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Event> {
-        Event::ALL.into_iter().find(|e| e.as_str() == s)
-    }
-}
+/// The six events live with the config that names them (`[notify] events`).
+pub use crate::config::notify::Event;
 
 /// The name on the wire: one of the six events, or `test` for `slipway notify test`.
 pub const TEST_EVENT: &str = "test";

@@ -21,6 +21,7 @@ use crate::engine::lifecycle::unix_now;
 use crate::engine::{Container, Docker, Health};
 
 use super::{http, Vars};
+pub use crate::config::CONTAINER;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -141,9 +142,6 @@ const FIRST_RETRY: Duration = Duration::from_millis(50);
 /// Retries back off to this at most (or `health_interval`, if shorter).
 const MAX_RETRY: Duration = Duration::from_millis(100);
 
-/// In a health probe's URL, the address of the container being checked, so a
-/// start-first rollout probes its new container, not the service behind a proxy.
-pub const CONTAINER: &str = "{container}";
 /// With no event and no timer due, look again anyway after this long: a
 /// safety net should the event stream miss something.
 const SAFETY_NET: Duration = Duration::from_secs(1);

@@ -3,7 +3,7 @@
 //! images are pinned by an override file that names each service's
 //! per-release tag (`release-<id>.yml` under `.slipway/<env>/`); the way back
 //! is a set of tags in each repository (`pipeline::plan::Owner`); how a
-//! service moves per strategy is `pipeline::rollout`.
+//! service moves per strategy is `rollout`.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,8 +1,10 @@
 //! `slipway init`: read the compose project the way every other command does
 //! (`docker compose config --format json`), look at the local images'
 //! HEALTHCHECKs where Docker has them, draft a commented slipway.toml
-//! (`config::draft`), prove it loads, and write it without ever replacing a
+//! (`draft`), prove it loads, and write it without ever replacing a
 //! file that exists (exit 2, nothing written).
+
+mod draft;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -11,13 +13,13 @@ use std::time::Duration;
 
 use crate::backend::compose::context::check_compose;
 use crate::cli::{Cli, InitArgs};
-use crate::config::draft::{self, Inputs};
 use crate::config::names::check_name;
 use crate::config::Config;
 use crate::engine::compose::{self, Compose};
 use crate::engine::{exec, Docker};
 use crate::error::{Error, Result};
 use crate::output::Printer;
+use draft::Inputs;
 
 /// The files `docker compose` reads when given none, in its order of preference.
 const DEFAULT_FILES: &[&str] = &[
