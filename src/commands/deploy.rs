@@ -17,6 +17,7 @@ pub async fn run(s: Settings, args: &DeployArgs) -> Result<()> {
     crate::pipeline::context::enforce_env_rules(&s.config, &s.env, out)?;
     let mut ctx = Ctx::open(s.config, s.env, out).await?;
     ctx.junit = args.junit.clone();
+    ctx.logs.lines = args.failure_logs.lines;
     crate::interrupt::install();
     let outcome = transaction::run(
         &ctx,
@@ -29,5 +30,5 @@ pub async fn run(s: Settings, args: &DeployArgs) -> Result<()> {
     )
     .await;
     super::write_metrics(metrics.as_deref(), &ctx);
-    super::finish(out, outcome)
+    super::finish(&ctx, outcome)
 }

@@ -11,7 +11,8 @@ use crate::state::{Kind, Status};
 pub async fn run(s: Settings, args: &RollbackArgs) -> Result<()> {
     let out = s.out;
     let metrics = s.metrics_file.clone();
-    let ctx = Ctx::open(s.config, s.env, out).await?;
+    let mut ctx = Ctx::open(s.config, s.env, out).await?;
+    ctx.logs.lines = args.failure_logs.lines;
     let env = ctx.env.name.clone();
     let history = ctx.state.history(&env, None)?;
     let current = plan::current(&history);
@@ -61,5 +62,5 @@ pub async fn run(s: Settings, args: &RollbackArgs) -> Result<()> {
     )
     .await;
     super::write_metrics(metrics.as_deref(), &ctx);
-    super::finish(out, outcome)
+    super::finish(&ctx, outcome)
 }

@@ -7,9 +7,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use bollard::query_parameters::{
-    InspectContainerOptions, ListContainersOptions, ListImagesOptions, RemoveImageOptions,
-    TagImageOptions,
+    InspectContainerOptions, ListContainersOptions, ListImagesOptions, LogsOptions,
+    RemoveImageOptions, TagImageOptions,
 };
+use futures_util::StreamExt;
 
 use crate::error::{Error, Result};
 
@@ -251,6 +252,32 @@ impl Docker {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// The last `tail` lines a container wrote, stdout and stderr merged in
+    /// the order the engine kept them, without timestamps. A container
+    /// already removed has none (`None`).
+    pub async fn logs(&self, id: &str, tail: usize) -> Result<Option<Vec<String>>> {
+        let opts = LogsOptions {
+            stdout: true,
+            stderr: true,
+            timestamps: false,
+            tail: tail.to_string(),
+            ..Default::default()
+        };
+        let mut stream = self.api.logs(id, Some(opts));
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(out) => bytes.extend_from_slice(out.as_ref()),
+                Err(e) if is_not_found(&e) => return Ok(None),
+                Err(e) => return Err(docker_err(&format!("logs of container {id}"), e)),
+            }
+        }
+        Ok(Some(crate::probe::logs::last_lines(
+            &String::from_utf8_lossy(&bytes),
+            tail,
+        )))
     }
 
     pub async fn container(&self, id: &str) -> Result<Option<Container>> {

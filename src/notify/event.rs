@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::state::ContainerLogs;
+
 /// An event a channel can subscribe to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Event {
@@ -85,6 +87,10 @@ pub struct Payload {
     pub duration_s: Option<f64>,
     pub host: String,
     pub at: String,
+    /// For `deploy_failed` / `rollback_failed` after a failed rollout: the
+    /// last lines (redacted) of each container judged not healthy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<ContainerLogs>,
 }
 
 impl Payload {
@@ -108,6 +114,7 @@ impl Payload {
             duration_s: None,
             host: gethostname::gethostname().to_string_lossy().into_owned(),
             at: crate::state::now(),
+            logs: Vec::new(),
         }
     }
 

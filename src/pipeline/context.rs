@@ -14,6 +14,7 @@ use crate::engine::{Compose, Docker};
 use crate::error::{Error, Result};
 use crate::output::Printer;
 use crate::probe::health::{Target, Wait};
+use crate::probe::logs::{self, Capture};
 use crate::probe::smoke::Suite;
 use crate::probe::Vars;
 use crate::state::ServiceImage;
@@ -31,6 +32,8 @@ pub struct Ctx {
     pub repos: BTreeMap<String, String>,
     /// Where to write the smoke suite's JUnit XML (`deploy --junit`).
     pub junit: Option<PathBuf>,
+    /// The failing containers' last lines of the release under way (`--logs N`).
+    pub logs: Capture,
 }
 
 const COMPOSE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -75,6 +78,7 @@ impl Ctx {
         let model = model?;
         let repos = resolve_repos(&cfg, &model)?;
         let state = State::open(&state_dir(&cfg))?;
+        let secrets = crate::probe::Secrets::from_env_file(cfg.env_file_path(&env).as_deref());
         Ok(Ctx {
             cfg,
             env,
@@ -85,6 +89,7 @@ impl Ctx {
             model,
             repos,
             junit: None,
+            logs: Capture::new(logs::DEFAULT_LINES, secrets),
         })
     }
 
@@ -121,6 +126,7 @@ impl Ctx {
             readiness_delay: self.env.readiness_delay,
             vars,
             stop_on_signal: false,
+            capture: None,
         }
     }
 

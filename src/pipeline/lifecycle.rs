@@ -18,7 +18,7 @@ use crate::config::HookPoint;
 use crate::error::{Error, Result};
 use crate::notify::{Event, Notifier, Payload, ServiceRef};
 use crate::settings::process_var;
-use crate::state::{Kind, Release, ServiceImage, Status};
+use crate::state::{ContainerLogs, Kind, Release, ServiceImage, Status};
 
 use super::context::Ctx;
 use super::hooks;
@@ -133,7 +133,8 @@ impl Lifecycle {
     }
 
     /// The release failed its checks: say so, and that the way back is being taken.
-    pub fn rolling_back(&mut self, release: &Release, reason: &str) {
+    /// `logs`: the failing containers' last lines, for the failure event only.
+    pub fn rolling_back(&mut self, release: &Release, reason: &str, logs: Vec<ContainerLogs>) {
         self.rolling_back = true;
         let failed = match self.kind {
             Kind::Rollback => Event::RollbackFailed,
@@ -142,7 +143,8 @@ impl Lifecycle {
         self.payload.services = refs(&release.services);
         self.payload.reason = Some(reason.to_string());
         self.payload.duration_s = Some(self.elapsed());
-        let p = self.payload.with_event(failed);
+        let mut p = self.payload.with_event(failed);
+        p.logs = logs;
         self.notifier.send(&p);
         let mut p = self.payload.with_event(Event::RollbackStarted);
         p.automatic = Some(true);

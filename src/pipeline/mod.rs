@@ -6,6 +6,7 @@ pub mod context;
 pub mod dependencies;
 pub mod hooks;
 pub mod lifecycle;
+pub mod logs;
 pub mod plan;
 pub mod prune;
 pub mod recover;

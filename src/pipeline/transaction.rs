@@ -200,7 +200,8 @@ pub async fn run(ctx: &Ctx, req: Request) -> Outcome {
         }
         // 8. Or roll back.
         Err(reason) => {
-            life.rolling_back(&release, &reason);
+            let logs = super::logs::keep(ctx, release.id);
+            life.rolling_back(&release, &reason, logs);
             restore(ctx, &release, current.as_ref(), &reason).await
         }
     };
