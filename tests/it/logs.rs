@@ -7,7 +7,7 @@ use serde_json::Value;
 use slipway::fixture::{App, Behaviour};
 
 use crate::canary::files_under;
-use crate::harness::Stack;
+use crate::harness::{docker, Stack};
 use crate::notify::{Mode, Receiver};
 
 const KNOWN: &str = "fixture: crashing at start on purpose";
@@ -221,4 +221,48 @@ fn env_file_values_in_log_lines_are_redacted_everywhere() {
     }
     assert!(everything.contains("[APP_SECRET]"));
     assert!(!everything.contains(SECRET), "the secret leaked");
+}
+
+#[test]
+fn a_start_first_container_removed_at_once_still_shows_its_lines() {
+    let stack = Stack::new("logs-sf");
+    let config = std::fs::read_to_string(stack.config_path()).expect("config");
+    std::fs::write(
+        stack.config_path(),
+        config.replace(
+            "[services.web]\n",
+            "[services.web]\nstrategy = \"start-first\"\n",
+        ),
+    )
+    .expect("config");
+    stack.publish_good("v1");
+    let mut crash = App::new("v2");
+    crash.behaviour = Behaviour::Crash;
+    stack.publish("web", "v2", crash);
+    assert_eq!(stack.deploy("v1").code, 0);
+    let web1 = stack.container("web").expect("web container");
+    // api's v2 is its v1 image: only web rolls, nothing beside it in the wave.
+    let (api1, api2) = (
+        format!("{}:v1", stack.repo("api")),
+        format!("{}:v2", stack.repo("api")),
+    );
+    assert!(docker(&["tag", &api1, &api2]).0, "docker tag {api2}");
+    assert!(docker(&["push", &api2]).0, "docker push {api2}");
+
+    let run = stack.deploy("v2");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    // The new container (beside the old one, so web-2) was removed as soon
+    // as it failed, while the old one kept serving.
+    assert!(
+        run.stderr.contains(&format!("    ┆ web-2: {KNOWN}")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(stack.containers("web"), [web1]);
+    let later = stack.slipway(&["logs", "web"]);
+    assert!(
+        later.stdout.contains(&format!("┆ web-2: {KNOWN}")),
+        "{}",
+        later.stdout
+    );
 }
