@@ -24,6 +24,13 @@ fn crashing(test: &str) -> Stack {
     stack
 }
 
+/// Replace the first `from` in a stack file with `to`.
+fn edit(path: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).expect("read stack file");
+    assert!(text.contains(from), "{from:?} not in {}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).expect("write stack file");
+}
+
 /// Every line of every container in a `logs` array.
 fn lines(logs: &Value) -> Vec<String> {
     logs.as_array()
@@ -133,28 +140,18 @@ fn env_file_values_in_log_lines_are_redacted_everywhere() {
          [[notify.webhook]]\nurl_env = \"SLIPWAY_T_HOOK\"\n"
         .into();
     stack.write();
-    let config = std::fs::read_to_string(stack.config_path()).expect("config");
-    std::fs::write(
-        stack.config_path(),
-        config.replace(
-            "[environments.test]\n",
-            "[environments.test]\nenv_file = \".env\"\n",
-        ),
-    )
-    .expect("config");
+    edit(
+        &stack.config_path(),
+        "[environments.test]\n",
+        "[environments.test]\nenv_file = \".env\"\n",
+    );
     std::fs::write(stack.path().join(".env"), format!("APP_SECRET={SECRET}\n")).expect("env file");
     // The app is given the secret, as compose would give it a database password.
-    let compose = stack.path().join("docker-compose.yml");
-    let yml = std::fs::read_to_string(&compose).expect("compose file");
-    std::fs::write(
-        &compose,
-        yml.replacen(
-            "    depends_on: [cache]\n",
-            "    depends_on: [cache]\n    environment:\n      APP_SECRET: ${APP_SECRET:-}\n",
-            1,
-        ),
-    )
-    .expect("compose file");
+    edit(
+        &stack.path().join("docker-compose.yml"),
+        "    depends_on: [cache]\n",
+        "    depends_on: [cache]\n    environment:\n      APP_SECRET: ${APP_SECRET:-}\n",
+    );
     let (slack, hook) = (receiver.url("/slack"), receiver.url("/hook"));
     let env = [
         ("SLIPWAY_T_SLACK", slack.as_str()),
@@ -226,15 +223,11 @@ fn env_file_values_in_log_lines_are_redacted_everywhere() {
 #[test]
 fn a_start_first_container_removed_at_once_still_shows_its_lines() {
     let stack = Stack::new("logs-sf");
-    let config = std::fs::read_to_string(stack.config_path()).expect("config");
-    std::fs::write(
-        stack.config_path(),
-        config.replace(
-            "[services.web]\n",
-            "[services.web]\nstrategy = \"start-first\"\n",
-        ),
-    )
-    .expect("config");
+    edit(
+        &stack.config_path(),
+        "[services.web]\n",
+        "[services.web]\nstrategy = \"start-first\"\n",
+    );
     stack.publish_good("v1");
     let mut crash = App::new("v2");
     crash.behaviour = Behaviour::Crash;
