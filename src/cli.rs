@@ -57,6 +57,8 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         junit: Option<PathBuf>,
     },
+    /// The last log lines of a failed release's failing containers (kept after the rollback removed them).
+    Logs(LogsArgs),
     /// Validate the config and env file without touching anything.
     Check,
     /// Finish or undo an interrupted deploy, release a stale lock.
@@ -125,7 +127,16 @@ pub struct DeployArgs {
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
     #[command(flatten)]
+    pub failure_logs: FailureLogsArgs,
+    #[command(flatten)]
     pub ci: CiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FailureLogsArgs {
+    /// On a failed release, show this many last log lines of each failing container (0: none).
+    #[arg(long = "logs", value_name = "N", default_value_t = crate::probe::logs::DEFAULT_LINES)]
+    pub lines: usize,
 }
 
 #[derive(Debug, Args)]
@@ -137,7 +148,22 @@ pub struct RollbackArgs {
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub wait: Option<std::time::Duration>,
     #[command(flatten)]
+    pub failure_logs: FailureLogsArgs,
+    #[command(flatten)]
     pub ci: CiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Only this service (without captured lines: its live container's last lines).
+    #[arg(value_name = "SERVICE")]
+    pub service: Option<String>,
+    /// A release ID from `slipway history` (default: the newest release that captured lines).
+    #[arg(long, value_name = "RELEASE_ID")]
+    pub release: Option<i64>,
+    /// Show at most this many last lines per container.
+    #[arg(long, short = 'n', value_name = "N", default_value_t = crate::probe::logs::DEFAULT_LINES)]
+    pub lines: usize,
 }
 
 #[derive(Debug, Subcommand)]

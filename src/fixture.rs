@@ -37,7 +37,8 @@ pub enum Behaviour {
     Healthy,
     /// Runs, but its HEALTHCHECK never passes (stays `starting` during its long start period).
     NeverHealthy,
-    /// Exits with code 3 at start.
+    /// Exits with code 3 at start, its last line `fixture: crashing at start
+    /// on purpose` (after `$APP_SECRET`, if set).
     Crash,
 }
 
@@ -193,9 +194,13 @@ pub async fn build(docker: &Docker, app: &App, repo: &str, tag: &str) -> Result<
         app.version
     );
     let run = match app.behaviour {
-        Behaviour::Crash => {
-            "echo 'fixture: crashing at start on purpose' >&2\nexit 3\n".to_string()
-        }
+        // A known last line for `--logs`; a secret given to it, as apps log
+        // their config. All on stderr: the engine keeps no order between
+        // a container's stdout and stderr written moments apart.
+        Behaviour::Crash => "echo 'fixture: booting' >&2\n\
+                             [ -z \"$APP_SECRET\" ] || echo \"fixture: APP_SECRET=$APP_SECRET\" >&2\n\
+                             echo 'fixture: crashing at start on purpose' >&2\nexit 3\n"
+            .to_string(),
         // A graceful stop: the server stops accepting (new connections are
         // refused) and finishes the requests in flight before the container
         // exits. The boot sleep runs in the background so a stop signal is

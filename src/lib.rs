@@ -95,6 +95,7 @@ async fn dispatch(cli: &Cli) -> Result<()> {
             commands::smoke::run(settings()?, url.clone(), junit.clone()).await
         }
         Command::Check => commands::check::run(settings()?).await,
+        Command::Logs(args) => commands::logs::run(settings()?, args).await,
         Command::Recover => commands::recover::run(settings()?).await,
         Command::Prune { dry_run } => commands::prune::run(settings()?, *dry_run).await,
         Command::Notify {

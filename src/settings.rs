@@ -15,6 +15,9 @@ pub struct Settings {
     /// The variables the notification channels name (their webhook URLs),
     /// read from the process environment once, here.
     pub notify_env: std::collections::BTreeMap<String, String>,
+    /// How many last lines of each failing container a failed release shows
+    /// (`deploy --logs N` / `rollback --logs N`; 0: none).
+    pub failure_log_lines: usize,
 }
 
 impl Settings {
@@ -41,6 +44,7 @@ impl Settings {
             out: Printer::new(cli.json),
             metrics_file,
             notify_env,
+            failure_log_lines: crate::probe::logs::DEFAULT_LINES,
         })
     }
 }

@@ -15,7 +15,7 @@ use crate::notify::Payload;
 use crate::output::Printer;
 use crate::probe::smoke::SuiteResult;
 use crate::probe::{CheckResult, Vars};
-use crate::state::{EnvLock, Release, ServiceImage, State};
+use crate::state::{ContainerLogs, EnvLock, Release, ServiceImage, State};
 use std::time::Duration;
 
 use super::{Backend, Images, Moved, Purpose, Rollout, Session};
@@ -254,6 +254,10 @@ impl Backend for Fake {
             lock(&self.runs).remove(svc);
         }
         Ok(())
+    }
+
+    fn failure_logs(&self) -> Vec<ContainerLogs> {
+        Vec::new()
     }
 
     async fn smoke(&self, _vars: Vars) -> SuiteResult {

@@ -29,7 +29,7 @@ use crate::output::Printer;
 use crate::probe::health::Target;
 use crate::probe::smoke::SuiteResult;
 use crate::probe::Vars;
-use crate::state::{EnvLock, Release, ServiceImage, State};
+use crate::state::{ContainerLogs, EnvLock, Release, ServiceImage, State};
 
 /// A release's images: service → the reference it came from and its ID.
 pub type Images = BTreeMap<String, ServiceImage>;
@@ -184,6 +184,10 @@ pub trait Backend: std::ops::Deref<Target = Session> {
     /// Take down what a failed release runs for these services (ones the
     /// release it goes back to did not run).
     async fn remove(&self, release: i64, services: &[String]) -> Result<(), String>;
+
+    /// The last log lines of the containers a failed release's health wait
+    /// judged not healthy, read before anything removed them (taken once).
+    fn failure_logs(&self) -> Vec<ContainerLogs>;
 
     /// Step 6: run the environment's smoke suite.
     async fn smoke(&self, vars: Vars) -> SuiteResult;

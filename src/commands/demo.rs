@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::{CiArgs, DeployArgs};
+use crate::cli::{CiArgs, DeployArgs, FailureLogsArgs};
 use crate::config::Config;
 use crate::engine::exec::{self, Cmd};
 use crate::engine::Docker;
@@ -118,11 +118,15 @@ async fn tell_the_story(out: &Printer) -> Result<()> {
         out: Printer::new(false),
         metrics_file: None,
         notify_env: Default::default(),
+        failure_log_lines: crate::probe::logs::DEFAULT_LINES,
     };
     let deploy = |tag: &str| DeployArgs {
         tag: Some(tag.into()),
         wait: None,
         junit: None,
+        failure_logs: FailureLogsArgs {
+            lines: crate::probe::logs::DEFAULT_LINES,
+        },
         ci: CiArgs {
             commit: None,
             branch: Some("demo".into()),

@@ -16,6 +16,8 @@ pub async fn run(s: Settings, args: &DeployArgs) -> Result<()> {
     let metrics = s.metrics_file.clone();
     out.line(format!("slipway deploy {} {tag}", s.env.name));
     crate::backend::compose::context::enforce_env_rules(&s.config, &s.env, out)?;
+    let mut s = s;
+    s.failure_log_lines = args.failure_logs.lines;
     let ctx = Ctx::open(s).await?;
     crate::interrupt::install();
     let outcome = transaction::run(
@@ -30,5 +32,5 @@ pub async fn run(s: Settings, args: &DeployArgs) -> Result<()> {
     )
     .await;
     super::write_metrics(metrics.as_deref(), &ctx);
-    super::finish(out, outcome)
+    super::finish(&ctx, outcome)
 }

@@ -25,6 +25,7 @@ pub mod demo {
 pub mod deploy;
 pub mod history;
 pub mod init;
+pub mod logs;
 pub mod notify;
 pub mod prune;
 pub mod recover;
@@ -34,16 +35,24 @@ pub mod status;
 
 use std::path::Path;
 
+use serde::Serialize;
+
 use crate::backend::compose::Ctx;
 use crate::error::Result;
-use crate::output::Printer;
 use crate::pipeline::request::Outcome;
+use crate::state::{ContainerLogs, Release};
 
-/// Render a transaction's outcome and pass its result on.
-pub fn finish(out: Printer, outcome: Outcome) -> Result<()> {
+/// Render a transaction's outcome and pass its result on. In `--json`, the
+/// release comes with the last lines of its failing containers, if any.
+pub fn finish(ctx: &Ctx, outcome: Outcome) -> Result<()> {
+    let out = ctx.out;
     if let Some(r) = &outcome.release {
         if out.json {
-            out.json(r);
+            let logs = ctx.state.logs_of(r.id).unwrap_or_else(|e| {
+                out.warn(format!("cannot read the captured log lines: {e}"));
+                Vec::new()
+            });
+            out.json(&Shown { release: r, logs });
         } else if outcome.result.is_ok() {
             out.line(format!(
                 "release {} ({}) {} in {}",
@@ -55,6 +64,14 @@ pub fn finish(out: Printer, outcome: Outcome) -> Result<()> {
         }
     }
     outcome.result
+}
+
+/// A release as `deploy --json` and `rollback --json` print it.
+#[derive(Serialize)]
+struct Shown<'a> {
+    #[serde(flatten)]
+    release: &'a Release,
+    logs: Vec<ContainerLogs>,
 }
 
 /// After a run that may have changed history (deploy, rollback, recover):

@@ -13,6 +13,8 @@ use crate::state::{Kind, Status};
 pub async fn run(s: Settings, args: &RollbackArgs) -> Result<()> {
     let out = s.out;
     let metrics = s.metrics_file.clone();
+    let mut s = s;
+    s.failure_log_lines = args.failure_logs.lines;
     let ctx = Ctx::open(s).await?;
     let env = ctx.env.name.clone();
     let history = ctx.state.history(&env, None)?;
@@ -64,5 +66,5 @@ pub async fn run(s: Settings, args: &RollbackArgs) -> Result<()> {
     )
     .await;
     super::write_metrics(metrics.as_deref(), &ctx);
-    super::finish(out, outcome)
+    super::finish(&ctx, outcome)
 }

@@ -7,9 +7,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use bollard::query_parameters::{
-    InspectContainerOptions, ListContainersOptions, ListImagesOptions, RemoveImageOptions,
-    TagImageOptions,
+    InspectContainerOptions, ListContainersOptions, ListImagesOptions, LogsOptions,
+    RemoveImageOptions, TagImageOptions,
 };
+use futures_util::StreamExt;
 
 use crate::error::{Error, Result};
 
@@ -253,6 +254,29 @@ impl Docker {
         Ok(out)
     }
 
+    /// The last `tail` lines a container wrote, stdout and stderr merged in
+    /// the order the engine kept them, without timestamps. A container
+    /// already removed has none (`None`).
+    pub async fn logs(&self, id: &str, tail: usize) -> Result<Option<Vec<String>>> {
+        let opts = LogsOptions {
+            stdout: true,
+            stderr: true,
+            timestamps: false,
+            tail: tail.to_string(),
+            ..Default::default()
+        };
+        let mut stream = self.api.logs(id, Some(opts));
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(out) => bytes.extend_from_slice(out.as_ref()),
+                Err(e) if is_not_found(&e) => return Ok(None),
+                Err(e) => return Err(docker_err(&format!("logs of container {id}"), e)),
+            }
+        }
+        Ok(Some(last_lines(&String::from_utf8_lossy(&bytes), tail)))
+    }
+
     pub async fn container(&self, id: &str) -> Result<Option<Container>> {
         let c = match self
             .api
@@ -306,5 +330,31 @@ impl Docker {
             started_at: state.started_at.unwrap_or_default(),
             health_log,
         }))
+    }
+}
+
+/// The last `n` lines of `text`, without line ends; a trailing empty line
+/// (the newline after the last) is not a line.
+pub fn last_lines(text: &str, n: usize) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let skip = lines.len().saturating_sub(n);
+    lines[skip..]
+        .iter()
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_keeps_the_last_lines_without_line_ends() {
+        assert_eq!(last_lines("a\nb\r\nc\n", 2), ["b", "c"]);
+        assert_eq!(last_lines("a\nb", 30), ["a", "b"]);
+        assert!(last_lines("a\nb\n", 0).is_empty());
+        assert!(last_lines("", 5).is_empty());
+        // An empty line inside the output is a line.
+        assert_eq!(last_lines("a\n\nb\n", 3), ["a", "", "b"]);
     }
 }

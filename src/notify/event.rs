@@ -9,6 +9,7 @@ use serde::Serialize;
 
 /// The six events live with the config that names them (`[notify] events`).
 pub use crate::config::notify::Event;
+use crate::state::ContainerLogs;
 
 /// The name on the wire: one of the six events, or `test` for `slipway notify test`.
 pub const TEST_EVENT: &str = "test";
@@ -51,6 +52,10 @@ pub struct Payload {
     pub duration_s: Option<f64>,
     pub host: String,
     pub at: String,
+    /// For `deploy_failed` / `rollback_failed` after a failed rollout: the
+    /// last lines (redacted) of each container judged not healthy.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<ContainerLogs>,
 }
 
 impl Payload {
@@ -74,6 +79,7 @@ impl Payload {
             duration_s: None,
             host: gethostname::gethostname().to_string_lossy().into_owned(),
             at: crate::state::now(),
+            logs: Vec::new(),
         }
     }
 

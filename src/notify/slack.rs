@@ -6,6 +6,7 @@
 use serde_json::{json, Value};
 
 use super::event::{Event, Payload, TEST_EVENT};
+use crate::probe::logs::short_name;
 
 const GREEN: &str = "#2EB67D";
 const RED: &str = "#E01E5A";
@@ -14,6 +15,10 @@ const BLUE: &str = "#439FE0";
 
 /// Slack caps a section's text at 3000 characters; keep well below.
 const REASON_CAP: usize = 1500;
+/// A container's log block: its newest lines up to this many characters.
+const LOG_CAP: usize = 1200;
+/// Containers shown with their lines; the rest are named as omitted.
+const LOG_CONTAINERS: usize = 4;
 
 /// The message body for Slack's incoming webhook.
 pub fn message(p: &Payload) -> Value {
@@ -44,6 +49,24 @@ pub fn message(p: &Payload) -> Value {
         blocks.push(json!({
             "type": "section",
             "text": { "type": "mrkdwn", "text": format!("*Reason*\n```{}```", code_block(reason)) }
+        }));
+    }
+    for l in p.logs.iter().take(LOG_CONTAINERS) {
+        let name = escape(short_name(&l.container, &p.project));
+        blocks.push(json!({
+            "type": "section",
+            "text": { "type": "mrkdwn", "text": format!("*Last lines of {name}*\n```{}```", log_block(&l.lines, LOG_CAP)) }
+        }));
+    }
+    if p.logs.len() > LOG_CONTAINERS {
+        blocks.push(json!({
+            "type": "context",
+            "elements": [{ "type": "mrkdwn", "text": format!(
+                "{} more failing containers: `slipway logs --env {} --release {}`",
+                p.logs.len() - LOG_CONTAINERS,
+                escape(&p.env),
+                p.release.unwrap_or_default()
+            ) }]
         }));
     }
     let mut context = Vec::new();
@@ -146,6 +169,36 @@ fn code_block(reason: &str) -> String {
     r
 }
 
+/// The newest lines that fit in `cap` characters (a line longer than that
+/// is cut), escaped, with how many earlier lines were left out.
+fn log_block(lines: &[String], cap: usize) -> String {
+    let mut kept: Vec<String> = Vec::new();
+    let mut used = 0;
+    for line in lines.iter().rev() {
+        let mut line = escape(line).replace("```", "'''");
+        if line.chars().count() > cap {
+            line = line.chars().take(cap).collect::<String>() + "…";
+        }
+        let len = line.chars().count() + 1;
+        if used + len > cap && !kept.is_empty() {
+            break;
+        }
+        used += len;
+        kept.push(line);
+    }
+    let left_out = lines.len() - kept.len();
+    kept.reverse();
+    let text = kept.join("\n");
+    match left_out {
+        0 if text.is_empty() => "(no output)".to_string(),
+        0 => text,
+        n => format!(
+            "… {n} earlier line{}\n{text}",
+            if n == 1 { "" } else { "s" }
+        ),
+    }
+}
+
 fn short_commit(c: &str) -> &str {
     if c.len() > 7 && c.chars().all(|ch| ch.is_ascii_hexdigit()) {
         &c[..7]
@@ -207,6 +260,46 @@ mod tests {
         ] {
             assert!(all.contains(needle), "{needle} not in {all}");
         }
+    }
+
+    #[test]
+    fn a_failure_shows_the_failing_containers_last_lines_bounded() {
+        let mut p = payload("deploy_failed");
+        p.logs = vec![crate::state::ContainerLogs {
+            service: "api".into(),
+            container: "goodgo-api-1".into(),
+            lines: vec!["booting <db>".into(), "fixture: crashing at start".into()],
+        }];
+        let all = text_of(&message(&p));
+        assert!(
+            all.contains(
+                "*Last lines of api-1*\\n```booting &lt;db&gt;\\nfixture: crashing at start```"
+            ),
+            "{all}"
+        );
+        // Many long lines: the newest that fit, and how many were left out.
+        let lines: Vec<String> = (0..100)
+            .map(|i| format!("{i:03} {}", "x".repeat(96)))
+            .collect();
+        let block = log_block(&lines, LOG_CAP);
+        assert!(block.chars().count() <= LOG_CAP + 40, "{}", block.len());
+        assert!(block.starts_with("… 89 earlier lines\n"), "{block}");
+        assert!(block.ends_with(&lines[99]), "{block}");
+        // One huge line is cut, never dropped whole.
+        let block = log_block(&["y".repeat(5000)], LOG_CAP);
+        assert_eq!(block.chars().count(), LOG_CAP + 1);
+        // More containers than shown: named, with where to see them.
+        p.logs = vec![p.logs[0].clone(); 6];
+        let m = message(&p);
+        let blocks = m["attachments"][0]["blocks"].as_array().expect("blocks");
+        assert_eq!(
+            blocks
+                .iter()
+                .filter(|b| b.to_string().contains("Last lines of"))
+                .count(),
+            LOG_CONTAINERS
+        );
+        assert!(text_of(&m).contains("2 more failing containers"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::time::Instant;
 use crate::config::HookPoint;
 use crate::error::{Error, Result};
 use crate::notify::{Event, Notifier, Payload, ServiceRef};
-use crate::state::{Kind, Release, ServiceImage, Status};
+use crate::state::{ContainerLogs, Kind, Release, ServiceImage, Status};
 
 use super::request::Desired;
 use crate::backend::{Backend, Session};
@@ -132,7 +132,8 @@ impl Lifecycle {
     }
 
     /// The release failed its checks: say so, and that the way back is being taken.
-    pub fn rolling_back(&mut self, release: &Release, reason: &str) {
+    /// `logs`: the failing containers' last lines, for the failure event only.
+    pub fn rolling_back(&mut self, release: &Release, reason: &str, logs: Vec<ContainerLogs>) {
         self.rolling_back = true;
         let failed = match self.kind {
             Kind::Rollback => Event::RollbackFailed,
@@ -141,7 +142,8 @@ impl Lifecycle {
         self.payload.services = refs(&release.services);
         self.payload.reason = Some(reason.to_string());
         self.payload.duration_s = Some(self.elapsed());
-        let p = self.payload.with_event(failed);
+        let mut p = self.payload.with_event(failed);
+        p.logs = logs;
         self.notifier.send(&p);
         let mut p = self.payload.with_event(Event::RollbackStarted);
         p.automatic = Some(true);

@@ -6,6 +6,7 @@
 //! `request` the data a command hands in and gets back.
 
 pub mod lifecycle;
+pub mod logs;
 pub mod plan;
 pub mod recover;
 pub mod request;

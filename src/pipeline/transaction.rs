@@ -127,7 +127,8 @@ pub async fn run<B: Backend>(b: &B, req: Request) -> Outcome {
         }
         // 8. Or roll back.
         Err(reason) => {
-            life.rolling_back(&release, &reason);
+            let logs = super::logs::keep(b, release.id);
+            life.rolling_back(&release, &reason, logs);
             restore(b, &release, current.as_ref(), &reason).await
         }
     };

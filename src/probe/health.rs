@@ -20,6 +20,7 @@ use crate::config::{Health as Mode, HttpExpect};
 use crate::engine::lifecycle::unix_now;
 use crate::engine::{Container, Docker, Health};
 
+use super::logs::{self, Capture};
 use super::{http, Vars};
 pub use crate::config::CONTAINER;
 
@@ -135,6 +136,9 @@ pub struct Wait<'a> {
     pub vars: &'a Vars,
     /// Give up at once when SIGINT/SIGTERM asks a release to stop (not while restoring).
     pub stop_on_signal: bool,
+    /// Where the last log lines of the containers judged not healthy go (a
+    /// release's rollout; a restore captures nothing).
+    pub capture: Option<&'a Capture>,
 }
 
 /// The first retry of a probe that did not pass yet; later ones back off.
@@ -205,7 +209,10 @@ impl Wait<'_> {
             let now = Instant::now();
             let mut wake = deadline.min(now + SAFETY_NET);
             match judge(&containers, target, self.readiness_delay, running_for) {
-                Verdict::Fail(why) => return Err(format!("{}: {why}", target.service)),
+                Verdict::Fail(why) => {
+                    self.capture(&containers, target).await;
+                    return Err(format!("{}: {why}", target.service));
+                }
                 Verdict::Ready => match &target.mode {
                     Mode::Http(expect) => {
                         if now >= http_next {
@@ -240,6 +247,7 @@ impl Wait<'_> {
                 }
             }
             if Instant::now() >= deadline {
+                self.capture(&containers, target).await;
                 return Err(format!(
                     "{}: not healthy within health_timeout {} ({last})",
                     target.service,
@@ -260,6 +268,15 @@ impl Wait<'_> {
                 }
                 _ = tokio::time::sleep_until(wake.into()) => {}
             }
+        }
+    }
+
+    /// Before the verdict is returned (and a rollback removes the containers).
+    async fn capture(&self, containers: &[Container], target: &Target) {
+        if let Some(capture) = self.capture {
+            capture
+                .take(self.docker, &logs::failing(containers, &target.image_id))
+                .await;
         }
     }
 

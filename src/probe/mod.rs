@@ -9,6 +9,7 @@
 pub mod health;
 pub mod http;
 pub mod junit;
+pub mod logs;
 pub mod predicate;
 pub mod redact;
 pub mod report;

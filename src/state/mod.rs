@@ -5,10 +5,12 @@
 
 mod journal;
 mod lock;
+mod logs;
 mod release;
 
 pub use journal::{Decision, Entry, Step};
 pub use lock::{EnvLock, LockInfo, LockState};
+pub use logs::ContainerLogs;
 pub use release::{Kind, Release, ServiceImage, Status};
 
 use std::path::{Path, PathBuf};
@@ -61,6 +63,7 @@ fn open_db(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(logs::SCHEMA)?;
     Ok(conn)
 }
 

@@ -15,7 +15,7 @@ const ENV_CANARY: &str = "canary-envfile-3f9a1c77e2b4";
 const PASSWORD_CANARY: &str = "canarypw-81c0d9e5";
 const URL_CANARY: &str = "canary-url-91b2d4a07f";
 
-fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+pub(crate) fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {

@@ -12,6 +12,7 @@ mod deploy;
 mod faults;
 mod init;
 mod install;
+mod logs;
 mod metrics;
 mod notify;
 mod probes;

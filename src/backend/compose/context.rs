@@ -15,6 +15,7 @@ use crate::engine::{Compose, Docker};
 use crate::error::{Error, Result};
 use crate::output::Printer;
 use crate::probe::health::Wait;
+use crate::probe::logs::Capture;
 use crate::probe::smoke::Suite;
 use crate::probe::Vars;
 use crate::state::State;
@@ -28,6 +29,8 @@ pub struct Ctx {
     pub docker: Docker,
     pub compose: Compose,
     pub model: Model,
+    /// The failing containers' last lines of the release under way (`--logs N`).
+    pub logs: Capture,
 }
 
 impl std::ops::Deref for Ctx {
@@ -62,6 +65,7 @@ impl Ctx {
             env,
             out,
             notify_env,
+            failure_log_lines,
             ..
         } = s;
         if let Some(path) = cfg.env_file_path(&env) {
@@ -86,6 +90,7 @@ impl Ctx {
         let model = model?;
         let repos = resolve_repos(&cfg, &model)?;
         let state = State::open(&state_dir(&cfg))?;
+        let secrets = crate::probe::Secrets::from_env_file(cfg.env_file_path(&env).as_deref());
         Ok(Ctx {
             session: Session {
                 cfg,
@@ -98,6 +103,7 @@ impl Ctx {
             docker,
             compose,
             model,
+            logs: Capture::new(failure_log_lines, secrets),
         })
     }
 
@@ -123,6 +129,7 @@ impl Ctx {
             readiness_delay: self.env.readiness_delay,
             vars,
             stop_on_signal: false,
+            capture: None,
         }
     }
 

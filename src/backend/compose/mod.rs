@@ -26,7 +26,7 @@ pub mod rollout;
 
 use crate::probe::smoke::SuiteResult;
 use crate::probe::Vars;
-use crate::state::{EnvLock, Release, ServiceImage};
+use crate::state::{ContainerLogs, EnvLock, Release, ServiceImage};
 pub use context::Ctx;
 
 use super::{Backend, Images, Moved, Purpose};
@@ -222,6 +222,10 @@ impl Backend for Ctx {
             }
         }
         Ok(())
+    }
+
+    fn failure_logs(&self) -> Vec<ContainerLogs> {
+        self.logs.drain()
     }
 
     async fn smoke(&self, vars: Vars) -> SuiteResult {

@@ -697,10 +697,12 @@ impl Rollout<'_> {
             })
     }
 
-    /// A health wait that a signal stops during a release (never during a restore).
+    /// A health wait that a signal stops during a release (never during a
+    /// restore), and that captures a release's failing containers' last lines.
     fn wait(&self) -> Wait<'_> {
         let mut wait = self.ctx.health_wait(self.vars);
         wait.stop_on_signal = self.purpose == Purpose::Release;
+        wait.capture = (self.purpose == Purpose::Release).then_some(&self.ctx.logs);
         failpoint::hit_soon("health:during");
         wait
     }
