@@ -75,6 +75,7 @@ pub enum Recovered {
     },
 }
 
+/// Finish or undo the environment's unfinished release, as `decide` says.
 pub async fn recover<B: Backend>(ctx: &B) -> Result<Recovered> {
     let _lock = ctx.lock("recover", None).await?;
     let history = ctx.state.history(&ctx.env.name, None)?;
@@ -83,8 +84,38 @@ pub async fn recover<B: Backend>(ctx: &B) -> Result<Recovered> {
     };
     let target: Option<Release> = plan::current(&history).cloned();
     let journal = ctx.state.journal_of(unfinished.id)?;
+    let decision = decide(&journal, &unfinished, &running(ctx, &unfinished).await?);
+    announce(ctx, &unfinished, &journal, decision);
+    ctx.state
+        .journal_entry(unfinished.id, &Entry::recover(decision))?;
+    match decision {
+        Decision::Abort => abort(ctx, &unfinished, target.as_ref()).await,
+        Decision::Verify => match verify(ctx, &unfinished).await {
+            Ok(()) => {
+                ctx.state.finish(
+                    unfinished.id,
+                    Status::Succeeded,
+                    Some("interrupted after rolling out; verified and completed by `slipway recover`"),
+                )?;
+                Ok(Recovered::Completed {
+                    unfinished: unfinished.id,
+                })
+            }
+            Err(why) => {
+                ctx.out.line(format!(
+                    "  its images run but do not pass: {why}; rolling back"
+                ));
+                roll_back(ctx, &unfinished, target, &journal).await
+            }
+        },
+        Decision::RollBack => roll_back(ctx, &unfinished, target, &journal).await,
+    }
+}
+
+/// Service → the image IDs its containers run now.
+async fn running<B: Backend>(ctx: &B, release: &Release) -> Result<BTreeMap<String, Vec<String>>> {
     let mut running = BTreeMap::new();
-    for svc in unfinished.services.keys() {
+    for svc in release.services.keys() {
         let ids = ctx
             .running(svc)
             .await?
@@ -93,7 +124,11 @@ pub async fn recover<B: Backend>(ctx: &B) -> Result<Recovered> {
             .collect::<Vec<_>>();
         running.insert(svc.clone(), ids);
     }
-    let decision = decide(&journal, &unfinished, &running);
+    Ok(running)
+}
+
+/// Say what was found and what will be done.
+fn announce<B: Backend>(ctx: &B, unfinished: &Release, journal: &[Entry], decision: Decision) {
     ctx.out.line(format!(
         "  release {} ({}) did not finish; last step: {}{}; decision: {}",
         unfinished.id,
@@ -103,7 +138,7 @@ pub async fn recover<B: Backend>(ctx: &B) -> Result<Recovered> {
             .rev()
             .find(|e| e.step != Step::Interrupted)
             .map_or("none".to_string(), |e| e.to_string()),
-        if stopped_by_signal(&journal) {
+        if stopped_by_signal(journal) {
             "; stopped by the operator's signal"
         } else {
             ""
@@ -114,48 +149,42 @@ pub async fn recover<B: Backend>(ctx: &B) -> Result<Recovered> {
             Decision::RollBack => "roll back to the last succeeded release",
         }
     ));
-    ctx.state
-        .journal_entry(unfinished.id, &Entry::recover(decision))?;
+}
 
-    if decision == Decision::Abort {
-        // It may have died after `pin`: the way-back tags name what preceded
-        // the live release again, as before it began.
-        if let Some(t) = &target {
-            retag_rollback(ctx, t).await;
-        }
-        ctx.state.finish(
-            unfinished.id,
-            Status::Aborted,
-            Some("interrupted before anything running changed; closed by `slipway recover`"),
-        )?;
-        return Ok(Recovered::Aborted {
-            unfinished: unfinished.id,
-        });
+/// Nothing running was changed: mark it aborted.
+async fn abort<B: Backend>(
+    ctx: &B,
+    unfinished: &Release,
+    target: Option<&Release>,
+) -> Result<Recovered> {
+    // It may have died after `pin`: the way-back tags name what preceded
+    // the live release again, as before it began.
+    if let Some(t) = target {
+        retag_rollback(ctx, t).await;
     }
-    if decision == Decision::Verify {
-        match verify(ctx, &unfinished).await {
-            Ok(()) => {
-                ctx.state.finish(
-                    unfinished.id,
-                    Status::Succeeded,
-                    Some("interrupted after rolling out; verified and completed by `slipway recover`"),
-                )?;
-                return Ok(Recovered::Completed {
-                    unfinished: unfinished.id,
-                });
-            }
-            Err(why) => ctx.out.line(format!(
-                "  its images run but do not pass: {why}; rolling back"
-            )),
-        }
-    }
+    ctx.state.finish(
+        unfinished.id,
+        Status::Aborted,
+        Some("interrupted before anything running changed; closed by `slipway recover`"),
+    )?;
+    Ok(Recovered::Aborted {
+        unfinished: unfinished.id,
+    })
+}
 
-    let reason = if stopped_by_signal(&journal) {
+/// Put the last succeeded release back and verify it.
+async fn roll_back<B: Backend>(
+    ctx: &B,
+    unfinished: &Release,
+    target: Option<Release>,
+    journal: &[Entry],
+) -> Result<Recovered> {
+    let reason = if stopped_by_signal(journal) {
         "stopped by a signal; undone by `slipway recover`"
     } else {
         "interrupted; undone by `slipway recover`"
     };
-    match restore_release(ctx, &unfinished, target.as_ref()).await {
+    match restore_release(ctx, unfinished, target.as_ref()).await {
         Ok(()) => {
             ctx.state
                 .finish(unfinished.id, Status::RolledBack, Some(reason))?;

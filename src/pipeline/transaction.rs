@@ -33,35 +33,10 @@ use super::roll::{check_interrupt, describe_services, restore_release, retag_rol
 
 pub async fn run<B: Backend>(b: &B, req: Request) -> Outcome {
     // 1. Preflight: the lock, then what is live. Nothing recorded yet.
-    let step = b.out.step("preflight");
-    let lock = match b.lock(req.kind.as_str(), req.lock_wait).await {
-        Ok(lock) => lock,
-        Err(e) => {
-            step.fail("environment is locked");
-            return Outcome {
-                release: None,
-                result: Err(e),
-            };
-        }
+    let (lock, current) = match lock_and_preflight(b, &req).await {
+        Ok(found) => found,
+        Err(e) => return unrecorded(e),
     };
-    let current = match preflight(b).await {
-        Ok(c) => c,
-        Err(e) => {
-            step.fail(e.to_string());
-            return Outcome {
-                release: None,
-                result: Err(e),
-            };
-        }
-    };
-    step.done(match &current {
-        Some(c) => format!(
-            "live release {} ({})",
-            c.id,
-            c.tag.as_deref().unwrap_or("adopted")
-        ),
-        None => "no live release yet".to_string(),
-    });
     // Said before acting; the way back stays the last release that passed.
     let drift = match &current {
         Some(c) => find_drift(b, c).await,
@@ -70,37 +45,14 @@ pub async fn run<B: Backend>(b: &B, req: Request) -> Outcome {
     failpoint::hit("preflight:after");
     let mut release = match begin(b, &req, current.as_ref(), &drift) {
         Ok(r) => r,
-        Err(e) => {
-            return Outcome {
-                release: None,
-                result: Err(e),
-            }
-        }
+        Err(e) => return unrecorded(e),
     };
     let mut life = Lifecycle::start(b, &release, &req.desired);
 
-    // 2–3. Resolve the new images and pin the way back. Nothing running
-    // changes; the undo puts the way-back names back where they were.
-    let mut moved = Vec::new();
-    let prepared = async {
-        let images = resolve(b, release.id, &req.desired).await?;
-        b.state.set_services(release.id, &images)?;
-        failpoint::hit("pull:after");
-        stop_if_interrupted()?;
-        moved = pin(b, release.id, current.as_ref(), &images).await?;
-        failpoint::hit("pin:after");
-        failpoint::pause("pin:after").await;
-        stop_if_interrupted()?;
-        b.start_dependencies(release.id).await?;
-        stop_if_interrupted()?;
-        life.pre_deploy(b, &images).await?;
-        Ok::<_, Error>(images)
-    }
-    .await;
-    let images = match prepared {
-        Ok(i) => i,
+    // 2–3. Resolve, pin, dependencies, pre_deploy hooks; nothing running changes.
+    let images = match prepare(b, release.id, current.as_ref(), &req.desired, &life).await {
+        Ok(images) => images,
         Err(e) => {
-            b.put_back(&moved).await;
             let _ = b
                 .state
                 .finish(release.id, Status::Aborted, Some(&e.to_string()));
@@ -135,6 +87,78 @@ pub async fn run<B: Backend>(b: &B, req: Request) -> Outcome {
     life.end(b, release.id, result.as_ref().err()).await;
     drop(lock);
     finished(b, release.id, result)
+}
+
+/// Step 1 as one line of output: the lock, then the live release.
+async fn lock_and_preflight<B: Backend>(
+    b: &B,
+    req: &Request,
+) -> Result<(B::Lock, Option<Release>)> {
+    let step = b.out.step("preflight");
+    let lock = match b.lock(req.kind.as_str(), req.lock_wait).await {
+        Ok(lock) => lock,
+        Err(e) => {
+            step.fail("environment is locked");
+            return Err(e);
+        }
+    };
+    match preflight(b).await {
+        Ok(current) => {
+            step.done(match &current {
+                Some(c) => format!(
+                    "live release {} ({})",
+                    c.id,
+                    c.tag.as_deref().unwrap_or("adopted")
+                ),
+                None => "no live release yet".to_string(),
+            });
+            Ok((lock, current))
+        }
+        Err(e) => {
+            step.fail(e.to_string());
+            Err(e)
+        }
+    }
+}
+
+/// A run that ended before a release was recorded.
+fn unrecorded(e: Error) -> Outcome {
+    Outcome {
+        release: None,
+        result: Err(e),
+    }
+}
+
+/// Steps 2–3: the new images resolved and pinned, the services they need
+/// started, the `pre_deploy` hooks passed. Nothing running changes; a
+/// failure (or a signal) puts the way-back names back where they were.
+async fn prepare<B: Backend>(
+    b: &B,
+    id: i64,
+    current: Option<&Release>,
+    desired: &Desired,
+    life: &Lifecycle,
+) -> Result<Images> {
+    let mut moved = Vec::new();
+    let prepared = async {
+        let images = resolve(b, id, desired).await?;
+        b.state.set_services(id, &images)?;
+        failpoint::hit("pull:after");
+        stop_if_interrupted()?;
+        moved = pin(b, id, current, &images).await?;
+        failpoint::hit("pin:after");
+        failpoint::pause("pin:after").await;
+        stop_if_interrupted()?;
+        b.start_dependencies(id).await?;
+        stop_if_interrupted()?;
+        life.pre_deploy(b, &images).await?;
+        Ok::<_, Error>(images)
+    }
+    .await;
+    if prepared.is_err() {
+        b.put_back(&moved).await;
+    }
+    prepared
 }
 
 /// Before anything running changed, a signal aborts the release.

@@ -141,6 +141,9 @@ pub struct Wait<'a> {
     pub capture: Option<&'a Capture>,
 }
 
+/// The engine's events about a service's containers (one `()` each).
+type Events = std::pin::Pin<Box<dyn futures_util::Stream<Item = ()> + Send>>;
+
 /// The first retry of a probe that did not pass yet; later ones back off.
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 /// Retries back off to this at most (or `health_interval`, if shorter).
@@ -181,10 +184,11 @@ impl Wait<'_> {
     ) -> Result<(), String> {
         // Subscribe from a second ago, so nothing between the first look and
         // the subscription is missed.
-        let mut events: std::pin::Pin<Box<dyn futures_util::Stream<Item = ()> + Send>> = Box::pin(
-            self.docker
-                .service_events(self.project, &target.service, unix_now() - 1.0),
-        );
+        let mut events: Events = Box::pin(self.docker.service_events(
+            self.project,
+            &target.service,
+            unix_now() - 1.0,
+        ));
         let cap = MAX_RETRY.min(self.interval);
         let client = http::client();
         let mut last = String::from("not checked yet");
@@ -192,20 +196,7 @@ impl Wait<'_> {
         let mut http_gap = Duration::ZERO;
         let mut addresses = HashMap::new();
         loop {
-            let mut containers = self
-                .docker
-                .containers(self.project, Some(&target.service))
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Some(ids) = only {
-                containers.retain(|c| ids.contains(&c.id));
-                if containers.is_empty() {
-                    return Err(format!(
-                        "{}: its new container was removed while starting",
-                        target.service
-                    ));
-                }
-            }
+            let containers = self.look(target, only).await?;
             let now = Instant::now();
             let mut wake = deadline.min(now + SAFETY_NET);
             match judge(&containers, target, self.readiness_delay, running_for) {
@@ -236,14 +227,7 @@ impl Wait<'_> {
                 },
                 Verdict::Wait(why) => {
                     last = why;
-                    // A HEALTHCHECK result arrives as an event; a readiness
-                    // delay ends on a timer.
-                    for c in &containers {
-                        if c.state == "running" && c.health == Health::None {
-                            let left = self.readiness_delay.saturating_sub(running_for(c));
-                            wake = wake.min(now + left + Duration::from_millis(10));
-                        }
-                    }
+                    wake = wake.min(self.readiness_over(&containers, now));
                 }
             }
             if Instant::now() >= deadline {
@@ -254,20 +238,65 @@ impl Wait<'_> {
                     humantime::format_duration(self.timeout)
                 ));
             }
-            tokio::select! {
-                _ = crate::interrupt::wait(), if self.stop_on_signal => {
-                    return Err(format!("{}: interrupted by a signal", target.service));
-                }
-                event = events.next() => {
-                    if event.is_none() {
-                        // The stream ended: the timers still drive the wait.
-                        events = Box::pin(futures_util::stream::pending());
-                    }
-                    // A burst of events needs one look, not one each.
-                    while let Some(Some(())) = events.next().now_or_never() {}
-                }
-                _ = tokio::time::sleep_until(wake.into()) => {}
+            self.until_change(&mut events, wake)
+                .await
+                .map_err(|why| format!("{}: {why}", target.service))?;
+        }
+    }
+
+    /// The service's containers now (only `only`, when given).
+    async fn look(
+        &self,
+        target: &Target,
+        only: Option<&[String]>,
+    ) -> Result<Vec<Container>, String> {
+        let mut containers = self
+            .docker
+            .containers(self.project, Some(&target.service))
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(ids) = only {
+            containers.retain(|c| ids.contains(&c.id));
+            if containers.is_empty() {
+                return Err(format!(
+                    "{}: its new container was removed while starting",
+                    target.service
+                ));
             }
+        }
+        Ok(containers)
+    }
+
+    /// When the first readiness delay ends (a HEALTHCHECK result arrives as
+    /// an event; a readiness delay ends on a timer).
+    fn readiness_over(&self, containers: &[Container], now: Instant) -> Instant {
+        containers
+            .iter()
+            .filter(|c| c.state == "running" && c.health == Health::None)
+            .map(|c| {
+                now + self.readiness_delay.saturating_sub(running_for(c))
+                    + Duration::from_millis(10)
+            })
+            .min()
+            .unwrap_or(now + SAFETY_NET)
+    }
+
+    /// Sleep until the engine reports an event (a burst counts once) or
+    /// `wake` is due; a signal ends the wait of a release.
+    async fn until_change(&self, events: &mut Events, wake: Instant) -> Result<(), String> {
+        tokio::select! {
+            _ = crate::interrupt::wait(), if self.stop_on_signal => {
+                Err("interrupted by a signal".to_string())
+            }
+            event = events.next() => {
+                if event.is_none() {
+                    // The stream ended: the timers still drive the wait.
+                    *events = Box::pin(futures_util::stream::pending());
+                }
+                while let Some(Some(())) = events.next().now_or_never() {}
+                Ok(())
+            }
+            _ = tokio::time::sleep_until(wake.into()) => Ok(()),
         }
     }
 

@@ -399,11 +399,6 @@ impl Rollout<'_> {
         for id in stale(&slots) {
             self.remove(svc, &id).await?;
         }
-        let (drain, settle) = ctx
-            .cfg
-            .services
-            .get(svc)
-            .map_or((Duration::ZERO, Duration::ZERO), |s| (s.drain, s.settle));
         // When a container last joined the service's networks (and its DNS name).
         let mut joined: Option<std::time::Instant> = None;
         // Each move changes one container; this bounds a rollout that cannot converge.
@@ -412,49 +407,15 @@ impl Rollout<'_> {
             let (slots, replicas) = look().await?;
             let mv = next_move(&slots, want, strategy);
             tracing::debug!(service = svc, ?mv, "rollout move");
-            match mv {
-                Move::Done => return Ok(()),
-                Move::Discard(id) => self.remove(svc, &id).await?,
-                Move::Reconnect(id) => {
-                    self.rejoin(svc, &id, &replicas, true).await?;
-                    joined = Some(std::time::Instant::now());
-                    self.wait()
-                        .containers(&self.target(svc), std::slice::from_ref(&id))
-                        .await?;
-                }
-                Move::Revive(id) => {
-                    ctx.docker
-                        .start(&id)
-                        .await
-                        .map_err(|e| format!("{svc}: {e}"))?;
-                    // In DNS from its start, not from when we asked for it.
-                    joined = Some(std::time::Instant::now());
-                    self.wait()
-                        .containers(&self.target(svc), std::slice::from_ref(&id))
-                        .await?;
-                }
-                Move::StartOne { scale } => {
-                    let in_dns = self
-                        .start_one(svc, strategy, scale, !networks.is_empty(), &replicas)
-                        .await?;
-                    joined = Some(in_dns);
-                }
-                Move::Retire(id) => {
-                    if strategy == Strategy::StartFirst {
-                        let unsettled =
-                            joined.map_or(Duration::ZERO, |t| settle.saturating_sub(t.elapsed()));
-                        tokio::time::sleep(drain.max(unsettled)).await;
-                    }
-                    if strategy == Strategy::StartFirst && self.purpose == Purpose::Release {
-                        // Stopped on its networks, not taken off them: see the module doc.
-                        ctx.docker
-                            .stop(&id)
-                            .await
-                            .map_err(|e| format!("{svc}: {e}"))?;
-                    } else {
-                        self.remove(svc, &id).await?;
-                    }
-                }
+            if mv == Move::Done {
+                return Ok(());
+            }
+            let on_networks = !networks.is_empty();
+            if let Some(at) = self
+                .apply(svc, mv, strategy, on_networks, &replicas, joined)
+                .await?
+            {
+                joined = Some(at);
             }
             moves_left = moves_left.saturating_sub(1);
             if moves_left == 0 {
@@ -462,6 +423,83 @@ impl Rollout<'_> {
                     "{svc}: the rollout does not converge on {want} container(s) of the release; see `slipway status`"
                 ));
             }
+        }
+    }
+
+    /// Make one move; returns when a container joined the service's DNS
+    /// name, if this move put one there.
+    async fn apply(
+        &self,
+        svc: &str,
+        mv: Move,
+        strategy: Strategy,
+        on_networks: bool,
+        replicas: &[Replica],
+        joined: Option<std::time::Instant>,
+    ) -> Result<Option<std::time::Instant>, String> {
+        let ctx = self.ctx;
+        match mv {
+            Move::Done => Ok(None),
+            Move::Discard(id) => self.remove(svc, &id).await.map(|()| None),
+            Move::Reconnect(id) => {
+                self.rejoin(svc, &id, replicas, true).await?;
+                let at = std::time::Instant::now();
+                self.wait()
+                    .containers(&self.target(svc), std::slice::from_ref(&id))
+                    .await?;
+                Ok(Some(at))
+            }
+            Move::Revive(id) => {
+                ctx.docker
+                    .start(&id)
+                    .await
+                    .map_err(|e| format!("{svc}: {e}"))?;
+                // In DNS from its start, not from when we asked for it.
+                let at = std::time::Instant::now();
+                self.wait()
+                    .containers(&self.target(svc), std::slice::from_ref(&id))
+                    .await?;
+                Ok(Some(at))
+            }
+            Move::StartOne { scale } => self
+                .start_one(svc, strategy, scale, on_networks, replicas)
+                .await
+                .map(Some),
+            Move::Retire(id) => {
+                self.retire(svc, &id, strategy, joined).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Take one old container out: start-first waits out `drain` (and
+    /// `settle` since the newest container joined), then, in a release,
+    /// stops it on its networks (see the module doc); otherwise removes it.
+    async fn retire(
+        &self,
+        svc: &str,
+        id: &str,
+        strategy: Strategy,
+        joined: Option<std::time::Instant>,
+    ) -> Result<(), String> {
+        let (drain, settle) = self
+            .ctx
+            .cfg
+            .services
+            .get(svc)
+            .map_or((Duration::ZERO, Duration::ZERO), |s| (s.drain, s.settle));
+        if strategy == Strategy::StartFirst {
+            let unsettled = joined.map_or(Duration::ZERO, |t| settle.saturating_sub(t.elapsed()));
+            tokio::time::sleep(drain.max(unsettled)).await;
+        }
+        if strategy == Strategy::StartFirst && self.purpose == Purpose::Release {
+            self.ctx
+                .docker
+                .stop(id)
+                .await
+                .map_err(|e| format!("{svc}: {e}"))
+        } else {
+            self.remove(svc, id).await
         }
     }
 
