@@ -95,6 +95,12 @@ impl Fake {
         self
     }
 
+    /// `api` and `web` independent: one wave.
+    pub fn independent(mut self) -> Fake {
+        self.depends_on.clear();
+        self
+    }
+
     pub fn forget_calls(&self) {
         lock(&self.calls).clear();
     }
@@ -287,6 +293,9 @@ pub struct FakeRollout<'a> {
 impl Rollout for FakeRollout<'_> {
     async fn roll(&self, service: &str) -> Result<String, String> {
         self.fake.call(format!("roll {service}"))?;
+        // A roll takes time: the others of its wave run meanwhile.
+        tokio::task::yield_now().await;
+        lock(&self.fake.calls).push(format!("rolled {service}"));
         if let Some(img) = self.images.get(service) {
             lock(&self.fake.runs).insert(service.to_string(), img.image_id.clone());
         }

@@ -51,8 +51,12 @@ pub async fn roll_out<B: Backend>(
                 .journal(id, Step::Rollout, svc)
                 .map_err(|e| e.to_string())?;
         }
-        let rolled = futures_util::future::try_join_all(wave.iter().map(|s| rollout.roll(s)));
-        match rolled.await {
+        // Every roll of the wave runs to its end, even when one fails: a roll
+        // cut off mid-way (a `compose up` killed) leaves containers half
+        // stopped for the restore to trip over. A health wait only looks, so
+        // the first failure ends the others.
+        let rolled = futures_util::future::join_all(wave.iter().map(|s| rollout.roll(s))).await;
+        match rolled.into_iter().collect::<Result<Vec<_>, _>>() {
             Ok(notes) => {
                 step.done(notes.join(", "));
             }

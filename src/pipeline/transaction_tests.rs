@@ -92,8 +92,10 @@ async fn a_deploy_runs_the_steps_in_order_and_journals_each_before_it_acts() {
             "tag 2",
             "prepare 2",
             "roll api",
+            "rolled api",
             "healthy api",
             "roll web",
+            "rolled web",
             "healthy web",
             "smoke",
             "retire",
@@ -180,12 +182,14 @@ async fn a_failure_from_the_rollout_on_restores_the_live_release() {
             .position(|c| c == "prepare 1")
             .unwrap_or_else(|| panic!("{step}: no restore in {calls:?}"));
         assert_eq!(
-            calls[restore..restore + 5],
+            calls[restore..restore + 7],
             [
                 "prepare 1",
                 "roll api",
+                "rolled api",
                 "healthy api",
                 "roll web",
+                "rolled web",
                 "healthy web"
             ],
             "{step}: {calls:?}"
@@ -294,4 +298,26 @@ async fn a_rollback_is_the_same_transaction_without_a_pull() {
     let j = journal(&b, &o);
     assert_eq!(j.first().map(String::as_str), Some("pin 2"), "{j:?}");
     assert!(j.contains(&"commit".to_string()));
+}
+
+/// A roll that fails does not cut off the others of its wave: a `compose up`
+/// killed mid-way would leave containers half stopped for the restore.
+#[tokio::test]
+async fn a_failing_roll_lets_the_others_of_its_wave_finish_before_restoring() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let b = Fake::new(dir.path()).independent();
+    assert_eq!(exit(&run(&b, deploy("v1")).await), Exit::Ok);
+    b.forget_calls();
+    let b = b.failing(&["roll api"]);
+    let o = run(&b, deploy("v2")).await;
+    assert_eq!(exit(&o), Exit::RolledBack);
+    let calls = b.calls();
+    let rolled = calls.iter().position(|c| c == "rolled web");
+    let restore = calls.iter().position(|c| c == "prepare 1");
+    assert!(
+        rolled.is_some() && rolled < restore,
+        "web's roll must end before the restore: {calls:?}"
+    );
+    assert!(runs(&b, "v1"), "{:?}", b.running_now());
 }
