@@ -60,7 +60,7 @@ fn a_container_that_exits_at_start_shows_its_last_lines_then_and_later() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     let failed = stack.history()[0]["id"].as_i64().expect("id");
     // Under the failing step, before the rollback.
-    let step = run.stderr.find("✗ rollout").expect("the failing step");
+    let step = run.stderr.find("✗ health").expect("the failing step");
     let line = run
         .stderr
         .find(&format!("    ┆ api-1: {KNOWN}"))
