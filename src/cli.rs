@@ -26,6 +26,10 @@ pub struct Cli {
     /// Environment; may be omitted when the config has exactly one.
     #[arg(long, short = 'e', global = true, value_name = "ENV")]
     pub env: Option<String>,
+    /// After deploy or rollback, print where the time went: each
+    /// step, and each kind of docker compose call (count and time).
+    #[arg(long, global = true)]
+    pub timings: bool,
     /// After deploy, rollback or recover, write Prometheus textfile-collector metrics here (a `.prom` file).
     #[arg(long, global = true, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,

@@ -26,6 +26,7 @@ pub mod probe;
 pub mod settings;
 pub mod state;
 pub mod suggest;
+pub mod timings;
 
 use std::process::ExitCode;
 

@@ -9,6 +9,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
     pub json: bool,
+    /// `--timings`: the breakdown of where the time went, at the end.
+    pub timings: bool,
 }
 
 pub struct Step {
@@ -19,7 +21,14 @@ pub struct Step {
 
 impl Printer {
     pub fn new(json: bool) -> Printer {
-        Printer { json }
+        Printer {
+            json,
+            timings: false,
+        }
+    }
+
+    pub fn with_timings(self, timings: bool) -> Printer {
+        Printer { timings, ..self }
     }
 
     /// Start a step; finish it with `done` or `fail`.
@@ -62,6 +71,7 @@ impl Step {
 
     fn finish(self, mark: &str, detail: &str) -> Duration {
         let took = self.started.elapsed();
+        crate::timings::step(&self.name, detail, mark == "✓", took);
         self.bar.finish_and_clear();
         eprintln!(
             "  {mark} {:<10} {detail}  ({:.1}s)",

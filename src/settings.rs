@@ -41,7 +41,7 @@ impl Settings {
         Ok(Settings {
             config,
             env,
-            out: Printer::new(cli.json),
+            out: Printer::new(cli.json).with_timings(cli.timings),
             metrics_file,
             notify_env,
             failure_log_lines: crate::probe::logs::DEFAULT_LINES,

@@ -52,7 +52,12 @@ pub fn finish(ctx: &Ctx, outcome: Outcome) -> Result<()> {
                 out.warn(format!("cannot read the captured log lines: {e}"));
                 Vec::new()
             });
-            out.json(&Shown { release: r, logs });
+            let timings = crate::timings::snapshot();
+            out.json(&Shown {
+                release: r,
+                logs,
+                timings,
+            });
         } else if outcome.result.is_ok() {
             out.line(format!(
                 "release {} ({}) {} in {}",
@@ -63,6 +68,9 @@ pub fn finish(ctx: &Ctx, outcome: Outcome) -> Result<()> {
             ));
         }
     }
+    if out.timings && !out.json {
+        eprint!("{}", crate::timings::render(&crate::timings::snapshot()));
+    }
     outcome.result
 }
 
@@ -72,6 +80,8 @@ struct Shown<'a> {
     #[serde(flatten)]
     release: &'a Release,
     logs: Vec<ContainerLogs>,
+    /// Where the run's time went (`timings.rs`).
+    timings: crate::timings::Timings,
 }
 
 /// After a run that may have changed history (deploy, rollback, recover):

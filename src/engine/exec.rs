@@ -145,6 +145,7 @@ pub async fn run(cmd: &Cmd, timeout: Duration) -> std::io::Result<Output> {
     if let Some(dir) = &cmd.cwd {
         command.current_dir(dir);
     }
+    let started = std::time::Instant::now();
     let mut child = command.spawn()?;
     let pid = child.id();
     let _running = pid.map(Running::register);
@@ -169,6 +170,10 @@ pub async fn run(cmd: &Cmd, timeout: Duration) -> std::io::Result<Output> {
         Some(h) => h.await.unwrap_or_default(),
         None => String::new(),
     };
+    crate::timings::command(
+        crate::timings::label(&cmd.program, &cmd.args),
+        started.elapsed(),
+    );
     Ok(Output {
         code,
         stdout,

@@ -11,13 +11,41 @@ fn deploy_v1_then_v2_pins_v1_as_the_way_back() {
     let (api2, web2) = stack.publish_good("v2");
     let cache = stack.start_cache();
 
-    let run = stack.deploy("v1");
+    let run = stack.slipway(&["deploy", "--tag", "v1", "--timings"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(stack.running_image("api"), api1);
     assert_eq!(stack.running_image("web"), web1);
+    // Where the time went: every step, and each kind of compose call.
+    let table = &run.stderr[run.stderr.find("timings:").expect("--timings table")..];
+    for line in ["in steps", "docker compose pull ×1", "docker compose up ×2"] {
+        assert!(table.contains(line), "{line}: {table}");
+    }
 
-    let run = stack.deploy("v2");
+    let run = stack.slipway(&["deploy", "--tag", "v2", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    let timings = &run.json()["timings"];
+    let steps: Vec<&str> = timings["steps"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|s| s["step"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        steps,
+        [
+            "preflight",
+            "pull",
+            "pin",
+            "dependencies",
+            "rollout",
+            "health",
+            "smoke",
+            "prune"
+        ],
+        "{timings}"
+    );
+    assert_eq!(
+        timings["commands"]["docker compose pull"]["count"], 1,
+        "{timings}"
+    );
     assert_eq!(stack.running_image("api"), api2);
     assert_eq!(stack.running_image("web"), web2);
     // The way back: :rollback names v1's exact images.

@@ -1,0 +1,197 @@
+//! Where a run's wall time went: every step the printer finished (with its
+//! detail, which names the services of a rollout wave) and every external
+//! command run (by what it is: `docker compose up`, `docker compose pull`, …,
+//! how often and for how long in all). Recorded process-wide as the run goes;
+//! `--timings` prints the breakdown at the end, `--json` carries it, and the
+//! benchmark reads it, so overhead is measured rather than guessed.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepTime {
+    pub step: String,
+    pub detail: String,
+    pub ok: bool,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CommandTime {
+    pub count: usize,
+    pub seconds: f64,
+}
+
+/// The breakdown of one run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Timings {
+    pub steps: Vec<StepTime>,
+    /// What ran (`docker compose up`) → how often, and its summed wall time
+    /// (invocations that overlap add up beyond the step's own time).
+    pub commands: BTreeMap<String, CommandTime>,
+}
+
+static RECORD: Mutex<Timings> = Mutex::new(Timings {
+    steps: Vec::new(),
+    commands: BTreeMap::new(),
+});
+
+fn record() -> std::sync::MutexGuard<'static, Timings> {
+    RECORD.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn step(step: &str, detail: &str, ok: bool, took: Duration) {
+    record().steps.push(StepTime {
+        step: step.to_string(),
+        detail: detail.to_string(),
+        ok,
+        seconds: round(took),
+    });
+}
+
+pub fn command(what: String, took: Duration) {
+    let mut r = record();
+    let c = r.commands.entry(what).or_default();
+    c.count += 1;
+    c.seconds = ((c.seconds + took.as_secs_f64()) * 1000.0).round() / 1000.0;
+}
+
+/// What was recorded so far.
+pub fn snapshot() -> Timings {
+    record().clone()
+}
+
+fn round(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+/// What a command is, for the breakdown: `docker compose <subcommand>`, or
+/// the program's name. Options and their values are skipped, so the project,
+/// files and services do not split one kind of call into many.
+pub fn label(program: &str, args: &[String]) -> String {
+    // Compose's global options that take a value (the value is no subcommand).
+    const VALUED: &[&str] = &[
+        "-p",
+        "--project-name",
+        "-f",
+        "--file",
+        "--env-file",
+        "--project-directory",
+        "--profile",
+        "--ansi",
+        "--progress",
+        "--parallel",
+    ];
+    let name = program.rsplit('/').next().unwrap_or(program);
+    if name != "docker" || args.first().is_none_or(|a| a != "compose") {
+        return name.to_string();
+    }
+    let mut rest = args.iter().skip(1);
+    while let Some(a) = rest.next() {
+        if VALUED.contains(&a.as_str()) {
+            rest.next();
+        } else if !a.starts_with('-') {
+            return format!("docker compose {a}");
+        }
+    }
+    "docker compose".to_string()
+}
+
+/// The breakdown as a table for humans (stderr).
+pub fn render(t: &Timings) -> String {
+    let mut s = String::from("timings:\n");
+    let total: f64 = t.steps.iter().map(|s| s.seconds).sum();
+    for st in &t.steps {
+        s.push_str(&format!(
+            "  {:>7.3}s  {:<12} {}{}\n",
+            st.seconds,
+            st.step,
+            st.detail,
+            if st.ok { "" } else { "  (failed)" }
+        ));
+    }
+    s.push_str(&format!("  {total:>7.3}s  in steps\n"));
+    for (what, c) in &t.commands {
+        s.push_str(&format!("  {:>7.3}s  {what} ×{}\n", c.seconds, c.count));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_command_is_labelled_by_what_it_does_not_by_its_arguments() {
+        let up = args(&[
+            "compose",
+            "-p",
+            "shop",
+            "-f",
+            "a.yml",
+            "up",
+            "-d",
+            "--no-deps",
+            "--",
+            "api",
+        ]);
+        assert_eq!(label("docker", &up), "docker compose up");
+        let pull = args(&["compose", "--project-name", "x", "pull", "--", "api"]);
+        assert_eq!(label("/usr/bin/docker", &pull), "docker compose pull");
+        // A project named like a subcommand is the value of -p, not one.
+        let run = args(&[
+            "compose",
+            "-p",
+            "run",
+            "--env-file",
+            "e",
+            "config",
+            "--hash",
+            "api",
+        ]);
+        assert_eq!(label("docker", &run), "docker compose config");
+        assert_eq!(
+            label("docker", &args(&["compose", "version"])),
+            "docker compose version"
+        );
+        assert_eq!(label("/bin/sh", &args(&["-c", "true"])), "sh");
+    }
+
+    #[test]
+    fn the_table_shows_steps_in_order_and_commands_summed() {
+        let mut t = Timings::default();
+        t.steps.push(StepTime {
+            step: "pull".into(),
+            detail: "api, web".into(),
+            ok: true,
+            seconds: 0.25,
+        });
+        t.steps.push(StepTime {
+            step: "health".into(),
+            detail: "api".into(),
+            ok: false,
+            seconds: 1.5,
+        });
+        t.commands.insert(
+            "docker compose up".into(),
+            CommandTime {
+                count: 2,
+                seconds: 0.8,
+            },
+        );
+        let shown = render(&t);
+        let pull = shown.find("pull").unwrap_or(usize::MAX);
+        let health = shown.find("health").unwrap_or(0);
+        assert!(pull < health, "{shown}");
+        assert!(shown.contains("api  (failed)"), "{shown}");
+        assert!(shown.contains("  1.750s  in steps"), "{shown}");
+        assert!(shown.contains("  0.800s  docker compose up ×2"), "{shown}");
+    }
+}
