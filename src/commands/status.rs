@@ -43,46 +43,97 @@ struct ServiceNow {
     health: String,
 }
 
+/// Read the history, the images and tags, the lock and the containers, then print.
 pub async fn run(s: Settings) -> Result<()> {
     let state = State::open(&state_dir(&s.config))?;
     let history = state.history(&s.env.name, None)?;
     let current = plan::current(&history).cloned();
     let rollback = plan::rollback_target(&history, current.as_ref()).cloned();
     let docker = Docker::connect().await?;
-    let mut rollback_images_present = rollback.is_some();
-    if let Some(r) = &rollback {
-        for img in r.services.values() {
-            rollback_images_present &= docker.image_id(&img.image_id).await?.is_some();
-        }
-    }
-    let owner = Owner::new(&s.config.project, &s.env.name);
-    let mut way_back_tags = Vec::new();
-    if let Some(r) = rollback.as_ref().filter(|_| rollback_images_present) {
-        // The plain tag is this environment's only where its holder tag is too.
-        let own = owner.way_back_tag();
-        let plain = s.env.rollback_tag.clone();
-        for (tag, needs) in [
-            (own.clone(), vec![own]),
-            (plain.clone(), vec![plain, owner.holder_tag()]),
-        ] {
-            let mut all = true;
-            for img in r.services.values() {
-                let repo = split_image(&img.image).0;
-                for t in &needs {
-                    all &= docker.image_id(&format!("{repo}:{t}")).await?.as_deref()
-                        == Some(img.image_id.as_str());
-                }
-            }
-            if all {
-                way_back_tags.push(tag);
-            }
-        }
-    }
+    let rollback_images_present = images_present(&docker, rollback.as_ref()).await?;
+    let way_back_tags = match rollback.as_ref().filter(|_| rollback_images_present) {
+        Some(r) => way_back_tags(&docker, &s, r).await?,
+        None => Vec::new(),
+    };
     let (locked, stale_lock) = match EnvLock::inspect(&state_dir(&s.config), &s.env.name) {
         LockState::Free => (None, None),
         LockState::Held(i) => (Some(i), None),
         LockState::Stale(i) => (None, Some(i)),
     };
+    let (services, running) = services_now(&docker, &s).await?;
+    // In progress with a live lock holder is a run under way, not an interrupted one.
+    let unfinished = plan::unfinished(&history)
+        .filter(|_| locked.is_none())
+        .cloned();
+    // A deploy under way changes containers on purpose: no drift then.
+    let drift = match &current {
+        Some(c) if locked.is_none() => plan::drift(c, &running),
+        _ => Vec::new(),
+    };
+    let status = Status {
+        env: s.env.name.clone(),
+        current,
+        rollback,
+        rollback_images_present,
+        way_back_tags,
+        locked,
+        stale_lock,
+        unfinished,
+        services,
+        drift,
+    };
+    if s.out.json {
+        s.out.json(&status);
+        return Ok(());
+    }
+    print_human(&status);
+    Ok(())
+}
+
+/// Whether every image of the rollback release is still on this host.
+async fn images_present(docker: &Docker, rollback: Option<&Release>) -> Result<bool> {
+    let Some(r) = rollback else {
+        return Ok(false);
+    };
+    let mut present = true;
+    for img in r.services.values() {
+        present &= docker.image_id(&img.image_id).await?.is_some();
+    }
+    Ok(present)
+}
+
+/// The tags that name every image of release `r` now: this environment's
+/// own way-back tag, and the plain `rollback_tag` where its holder tag is too.
+async fn way_back_tags(docker: &Docker, s: &Settings, r: &Release) -> Result<Vec<String>> {
+    let owner = Owner::new(&s.config.project, &s.env.name);
+    let own = owner.way_back_tag();
+    let plain = s.env.rollback_tag.clone();
+    let mut tags = Vec::new();
+    for (tag, needs) in [
+        (own.clone(), vec![own]),
+        (plain.clone(), vec![plain, owner.holder_tag()]),
+    ] {
+        let mut all = true;
+        for img in r.services.values() {
+            let repo = split_image(&img.image).0;
+            for t in &needs {
+                all &= docker.image_id(&format!("{repo}:{t}")).await?.as_deref()
+                    == Some(img.image_id.as_str());
+            }
+        }
+        if all {
+            tags.push(tag);
+        }
+    }
+    Ok(tags)
+}
+
+/// Each configured service's first container as shown, and the image IDs
+/// of its running containers (for drift).
+async fn services_now(
+    docker: &Docker,
+    s: &Settings,
+) -> Result<(BTreeMap<String, ServiceNow>, BTreeMap<String, Vec<String>>)> {
     let mut services = BTreeMap::new();
     let mut running = BTreeMap::new();
     for name in s.config.services.keys() {
@@ -112,33 +163,7 @@ pub async fn run(s: Settings) -> Result<()> {
         };
         services.insert(name.clone(), now);
     }
-    // In progress with a live lock holder is a run under way, not an interrupted one.
-    let unfinished = plan::unfinished(&history)
-        .filter(|_| locked.is_none())
-        .cloned();
-    // A deploy under way changes containers on purpose: no drift then.
-    let drift = match &current {
-        Some(c) if locked.is_none() => plan::drift(c, &running),
-        _ => Vec::new(),
-    };
-    let status = Status {
-        env: s.env.name.clone(),
-        current,
-        rollback,
-        rollback_images_present,
-        way_back_tags,
-        locked,
-        stale_lock,
-        unfinished,
-        services,
-        drift,
-    };
-    if s.out.json {
-        s.out.json(&status);
-        return Ok(());
-    }
-    print_human(&status);
-    Ok(())
+    Ok((services, running))
 }
 
 fn release_line(r: &Option<Release>) -> String {
