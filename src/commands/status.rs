@@ -179,7 +179,16 @@ fn release_line(r: &Option<Release>) -> String {
     }
 }
 
+/// The human report: releases, way back, drift and locks, then services.
 fn print_human(s: &Status) {
+    print_releases(s);
+    println!();
+    print_services(&s.services);
+}
+
+/// The current and rollback releases, the way-back tags, drift, locks and
+/// an unfinished deploy, one line each.
+fn print_releases(s: &Status) {
     println!("environment  {}", s.env);
     println!("current      {}", release_line(&s.current));
     let present = if s.rollback.is_none() {
@@ -221,12 +230,15 @@ fn print_human(s: &Status) {
             release_line(&Some(u.clone()))
         );
     }
-    println!();
+}
+
+/// What runs per service: state, health, short image ID and image.
+fn print_services(services: &BTreeMap<String, ServiceNow>) {
     println!(
         "{:<14} {:<10} {:<10} {:<20} image",
         "service", "state", "health", "image id"
     );
-    for (name, svc) in &s.services {
+    for (name, svc) in services {
         let id = svc
             .image_id
             .as_deref()

@@ -42,6 +42,11 @@ impl Section<'_> {
         duration(self.src, &format!("{}.{field}", self.key), v)
     }
 
+    /// The span of an optional key, if it is given.
+    fn given<T>(&self, v: &Option<S<T>>) -> Option<Range<usize>> {
+        v.as_ref().map(|x| x.span())
+    }
+
     /// The span of an optional key, or the section's own when it is absent.
     fn span_of<T>(&self, v: &Option<S<T>>) -> Range<usize> {
         v.as_ref().map_or(self.at.clone(), |x| x.span())
@@ -355,64 +360,35 @@ fn kind_name(sec: &Section, s: &RawSmoke) -> Result<&'static str> {
 
 /// Keys that only make sense for some kinds: say so rather than ignore them.
 fn keys_fit_kind(sec: &Section, s: &RawSmoke, kind_name: &str) -> Result<()> {
-    let key = &sec.key;
-    let first_key =
-        |m: &BTreeMap<S<String>, toml::Value>| m.keys().next().map_or(sec.at.clone(), |k| k.span());
     let http = &["http"][..];
     let process = &["exec", "command"][..];
-    let rules = [
-        (s.method.is_some(), "method", http, sec.span_of(&s.method)),
-        (!s.headers.is_empty(), "headers", http, sec.at.clone()),
-        (s.body.is_some(), "body", http, sec.at.clone()),
+    let map = |m: &BTreeMap<S<String>, toml::Value>| m.keys().next().map(|k| k.span());
+    let bare = |present: bool| present.then(|| sec.at.clone());
+    // Each key with the span to blame if it is given.
+    let given = [
+        ("method", http, sec.given(&s.method)),
+        ("headers", http, bare(!s.headers.is_empty())),
+        ("body", http, bare(s.body.is_some())),
+        ("expect_status", http, sec.given(&s.expect_status)),
+        ("expect_json", http, map(&s.expect_json)),
+        ("expect_body", http, sec.given(&s.expect_body)),
+        ("expect_header", http, map(&s.expect_header)),
         (
-            s.expect_status.is_some(),
-            "expect_status",
-            http,
-            sec.span_of(&s.expect_status),
-        ),
-        (
-            !s.expect_json.is_empty(),
-            "expect_json",
-            http,
-            first_key(&s.expect_json),
-        ),
-        (
-            s.expect_body.is_some(),
-            "expect_body",
-            http,
-            sec.span_of(&s.expect_body),
-        ),
-        (
-            !s.expect_header.is_empty(),
-            "expect_header",
-            http,
-            first_key(&s.expect_header),
-        ),
-        (
-            s.max_latency.is_some(),
             "max_latency",
             &["http", "tcp"][..],
-            sec.span_of(&s.max_latency),
+            sec.given(&s.max_latency),
         ),
-        (
-            s.expect_stdout.is_some(),
-            "expect_stdout",
-            process,
-            sec.span_of(&s.expect_stdout),
-        ),
-        (
-            s.expect_exit.is_some(),
-            "expect_exit",
-            process,
-            sec.span_of(&s.expect_exit),
-        ),
+        ("expect_stdout", process, sec.given(&s.expect_stdout)),
+        ("expect_exit", process, sec.given(&s.expect_exit)),
     ];
-    for (present, field, kinds, span) in rules {
-        if present && !kinds.contains(&kind_name) {
+    for (field, kinds, span) in given {
+        let Some(span) = span else { continue };
+        if !kinds.contains(&kind_name) {
             return sec.src.err(
                 span,
                 format!(
-                    "{key}.{field}: applies to {} checks, not `{kind_name}`",
+                    "{}.{field}: applies to {} checks, not `{kind_name}`",
+                    sec.key,
                     kinds.join(" and ")
                 ),
             );
