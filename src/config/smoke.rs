@@ -460,22 +460,21 @@ fn http_check(sec: &Section, s: &RawSmoke, url: &S<String>) -> Result<HttpExpect
             headers: &s.headers,
             body: s.body.as_ref(),
             expect_status: spanned(&s.expect_status),
-            expect_json: s
-                .expect_json
-                .iter()
-                .map(|(k, v)| (k.get_ref().as_str(), k.span(), v))
-                .collect(),
+            expect_json: spanned_keys(&s.expect_json),
             expect_body: spanned(&s.expect_body),
-            expect_header: s
-                .expect_header
-                .iter()
-                .map(|(k, v)| (k.get_ref().as_str(), k.span(), v))
-                .collect(),
+            expect_header: spanned_keys(&s.expect_header),
             max_latency: spanned(&s.max_latency),
             timeout: spanned(&s.timeout),
             default_timeout: DEFAULT_TIMEOUT,
         },
     )
+}
+
+/// A table of predicates keyed by JSONPath or header name, each key with its span.
+fn spanned_keys(m: &BTreeMap<S<String>, toml::Value>) -> Vec<(&str, Range<usize>, &toml::Value)> {
+    m.iter()
+        .map(|(k, v)| (k.get_ref().as_str(), k.span(), v))
+        .collect()
 }
 
 /// An `exec` check: a service name and a non-empty command.
