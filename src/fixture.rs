@@ -193,33 +193,7 @@ pub async fn build(docker: &Docker, app: &App, repo: &str, tag: &str) -> Result<
         status(app.smoke_ok),
         app.version
     );
-    let run = match app.behaviour {
-        // A known last line for `--logs`; a secret given to it, as apps log
-        // their config. All on stderr: the engine keeps no order between
-        // a container's stdout and stderr written moments apart.
-        Behaviour::Crash => "echo 'fixture: booting' >&2\n\
-                             [ -z \"$APP_SECRET\" ] || echo \"fixture: APP_SECRET=$APP_SECRET\" >&2\n\
-                             echo 'fixture: crashing at start on purpose' >&2\nexit 3\n"
-            .to_string(),
-        // A graceful stop: the server stops accepting (new connections are
-        // refused) and finishes the requests in flight before the container
-        // exits. The boot sleep runs in the background so a stop signal is
-        // handled at once. httpd's children, one per connection, get a moment.
-        _ => {
-            let (serve, settle) = match app.server {
-                Server::Httpd => ("httpd -f -p 8080 -h /www", "sleep 0.2"),
-                Server::Serve => ("/bin/serve 8080 /www", "wait \"$pid\""),
-            };
-            format!(
-                "stop() {{ [ -n \"$pid\" ] && kill -TERM \"$pid\" && {settle}; exit 0; }}\n\
-                 trap stop TERM INT\n\
-                 sleep {} & wait $!\n\
-                 {serve} & pid=$!\n\
-                 wait\n",
-                app.boot_delay
-            )
-        }
-    };
+    let run = run_script(app);
     let check = match app.behaviour {
         Behaviour::NeverHealthy => "false".to_string(),
         _ => "wget -q -O /dev/null http://127.0.0.1:8080/health || exit 1".to_string(),
@@ -249,6 +223,38 @@ pub async fn build(docker: &Docker, app: &App, repo: &str, tag: &str) -> Result<
         "CMD [\"sh\", \"/app/run.sh\"]".into(),
     ];
     import(docker, repo, tag, rootfs(&files)?, changes).await
+}
+
+/// The container's `app/run.sh`: crash at start, or boot then serve with a
+/// graceful stop.
+fn run_script(app: &App) -> String {
+    match app.behaviour {
+        // A known last line for `--logs`; a secret given to it, as apps log
+        // their config. All on stderr: the engine keeps no order between
+        // a container's stdout and stderr written moments apart.
+        Behaviour::Crash => "echo 'fixture: booting' >&2\n\
+                             [ -z \"$APP_SECRET\" ] || echo \"fixture: APP_SECRET=$APP_SECRET\" >&2\n\
+                             echo 'fixture: crashing at start on purpose' >&2\nexit 3\n"
+            .to_string(),
+        // A graceful stop: the server stops accepting (new connections are
+        // refused) and finishes the requests in flight before the container
+        // exits. The boot sleep runs in the background so a stop signal is
+        // handled at once. httpd's children, one per connection, get a moment.
+        _ => {
+            let (serve, settle) = match app.server {
+                Server::Httpd => ("httpd -f -p 8080 -h /www", "sleep 0.2"),
+                Server::Serve => ("/bin/serve 8080 /www", "wait \"$pid\""),
+            };
+            format!(
+                "stop() {{ [ -n \"$pid\" ] && kill -TERM \"$pid\" && {settle}; exit 0; }}\n\
+                 trap stop TERM INT\n\
+                 sleep {} & wait $!\n\
+                 {serve} & pid=$!\n\
+                 wait\n",
+                app.boot_delay
+            )
+        }
+    }
 }
 
 /// Push `repo:tag` to its registry.

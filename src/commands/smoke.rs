@@ -11,6 +11,7 @@ use crate::probe::smoke::Suite;
 use crate::probe::{junit, report, Secrets, Vars};
 use crate::settings::Settings;
 
+/// Check the URL, run the suite, report it (text or JSON, and JUnit).
 pub async fn run(s: Settings, url: Option<String>, junit_path: Option<PathBuf>) -> Result<()> {
     if s.config.smoke.is_empty() {
         return Err(Error::Usage(format!(
@@ -18,35 +19,7 @@ pub async fn run(s: Settings, url: Option<String>, junit_path: Option<PathBuf>) 
             s.config.path.display()
         )));
     }
-    let given = url.is_some();
-    let url = url.or_else(|| s.env.url.clone());
-    match &url {
-        Some(u) => {
-            reqwest::Url::parse(u).map_err(|e| {
-                Error::Usage(format!(
-                    "{} `{u}` is not a URL: {e}",
-                    if given {
-                        "--url".to_string()
-                    } else {
-                        format!("environments.{}.url", s.env.name)
-                    }
-                ))
-            })?;
-        }
-        None => {
-            if let Some(c) = s
-                .config
-                .smoke
-                .iter()
-                .find(|c| c.uses("{url}") || c.uses("{host}"))
-            {
-                return Err(Error::Usage(format!(
-                    "smoke check `{}` uses {{url}}, but environments.{}.url is not set\n  hint: pass --url URL",
-                    c.name, s.env.name
-                )));
-            }
-        }
-    }
+    let url = checked_url(&s, url)?;
     let compose = compose_for(&s.config, &s.env);
     let suite = Suite {
         checks: &s.config.smoke,
@@ -81,4 +54,39 @@ pub async fn run(s: Settings, url: Option<String>, junit_path: Option<PathBuf>) 
             suite.checks.len()
         )))
     }
+}
+
+/// `--url`, else the environment's `url`: a URL if given, and given if a
+/// check uses `{url}` or `{host}`.
+fn checked_url(s: &Settings, url: Option<String>) -> Result<Option<String>> {
+    let given = url.is_some();
+    let url = url.or_else(|| s.env.url.clone());
+    match &url {
+        Some(u) => {
+            reqwest::Url::parse(u).map_err(|e| {
+                Error::Usage(format!(
+                    "{} `{u}` is not a URL: {e}",
+                    if given {
+                        "--url".to_string()
+                    } else {
+                        format!("environments.{}.url", s.env.name)
+                    }
+                ))
+            })?;
+        }
+        None => {
+            if let Some(c) = s
+                .config
+                .smoke
+                .iter()
+                .find(|c| c.uses("{url}") || c.uses("{host}"))
+            {
+                return Err(Error::Usage(format!(
+                    "smoke check `{}` uses {{url}}, but environments.{}.url is not set\n  hint: pass --url URL",
+                    c.name, s.env.name
+                )));
+            }
+        }
+    }
+    Ok(url)
 }

@@ -43,75 +43,24 @@ struct ServiceNow {
     health: String,
 }
 
+/// Read the history, the images and tags, the lock and the containers, then print.
 pub async fn run(s: Settings) -> Result<()> {
     let state = State::open(&state_dir(&s.config))?;
     let history = state.history(&s.env.name, None)?;
     let current = plan::current(&history).cloned();
     let rollback = plan::rollback_target(&history, current.as_ref()).cloned();
     let docker = Docker::connect().await?;
-    let mut rollback_images_present = rollback.is_some();
-    if let Some(r) = &rollback {
-        for img in r.services.values() {
-            rollback_images_present &= docker.image_id(&img.image_id).await?.is_some();
-        }
-    }
-    let owner = Owner::new(&s.config.project, &s.env.name);
-    let mut way_back_tags = Vec::new();
-    if let Some(r) = rollback.as_ref().filter(|_| rollback_images_present) {
-        // The plain tag is this environment's only where its holder tag is too.
-        let own = owner.way_back_tag();
-        let plain = s.env.rollback_tag.clone();
-        for (tag, needs) in [
-            (own.clone(), vec![own]),
-            (plain.clone(), vec![plain, owner.holder_tag()]),
-        ] {
-            let mut all = true;
-            for img in r.services.values() {
-                let repo = split_image(&img.image).0;
-                for t in &needs {
-                    all &= docker.image_id(&format!("{repo}:{t}")).await?.as_deref()
-                        == Some(img.image_id.as_str());
-                }
-            }
-            if all {
-                way_back_tags.push(tag);
-            }
-        }
-    }
+    let rollback_images_present = images_present(&docker, rollback.as_ref()).await?;
+    let way_back_tags = match rollback.as_ref().filter(|_| rollback_images_present) {
+        Some(r) => way_back_tags(&docker, &s, r).await?,
+        None => Vec::new(),
+    };
     let (locked, stale_lock) = match EnvLock::inspect(&state_dir(&s.config), &s.env.name) {
         LockState::Free => (None, None),
         LockState::Held(i) => (Some(i), None),
         LockState::Stale(i) => (None, Some(i)),
     };
-    let mut services = BTreeMap::new();
-    let mut running = BTreeMap::new();
-    for name in s.config.services.keys() {
-        let cs = docker.containers(&s.config.project, Some(name)).await?;
-        running.insert(
-            name.clone(),
-            cs.iter()
-                .filter(|c| c.state == "running")
-                .map(|c| c.image_id.clone())
-                .collect::<Vec<_>>(),
-        );
-        let now = match cs.first() {
-            None => ServiceNow {
-                image: None,
-                image_id: None,
-                container: None,
-                state: "missing".into(),
-                health: "none".into(),
-            },
-            Some(c) => ServiceNow {
-                image: Some(c.image.clone()),
-                image_id: Some(c.image_id.clone()),
-                container: Some(c.name.clone()),
-                state: c.state.clone(),
-                health: c.health.as_str().into(),
-            },
-        };
-        services.insert(name.clone(), now);
-    }
+    let (services, running) = services_now(&docker, &s).await?;
     // In progress with a live lock holder is a run under way, not an interrupted one.
     let unfinished = plan::unfinished(&history)
         .filter(|_| locked.is_none())
@@ -141,6 +90,82 @@ pub async fn run(s: Settings) -> Result<()> {
     Ok(())
 }
 
+/// Whether every image of the rollback release is still on this host.
+async fn images_present(docker: &Docker, rollback: Option<&Release>) -> Result<bool> {
+    let Some(r) = rollback else {
+        return Ok(false);
+    };
+    let mut present = true;
+    for img in r.services.values() {
+        present &= docker.image_id(&img.image_id).await?.is_some();
+    }
+    Ok(present)
+}
+
+/// The tags that name every image of release `r` now: this environment's
+/// own way-back tag, and the plain `rollback_tag` where its holder tag is too.
+async fn way_back_tags(docker: &Docker, s: &Settings, r: &Release) -> Result<Vec<String>> {
+    let owner = Owner::new(&s.config.project, &s.env.name);
+    let own = owner.way_back_tag();
+    let plain = s.env.rollback_tag.clone();
+    let mut tags = Vec::new();
+    for (tag, needs) in [
+        (own.clone(), vec![own]),
+        (plain.clone(), vec![plain, owner.holder_tag()]),
+    ] {
+        let mut all = true;
+        for img in r.services.values() {
+            let repo = split_image(&img.image).0;
+            for t in &needs {
+                all &= docker.image_id(&format!("{repo}:{t}")).await?.as_deref()
+                    == Some(img.image_id.as_str());
+            }
+        }
+        if all {
+            tags.push(tag);
+        }
+    }
+    Ok(tags)
+}
+
+/// Each configured service's first container as shown, and the image IDs
+/// of its running containers (for drift).
+async fn services_now(
+    docker: &Docker,
+    s: &Settings,
+) -> Result<(BTreeMap<String, ServiceNow>, BTreeMap<String, Vec<String>>)> {
+    let mut services = BTreeMap::new();
+    let mut running = BTreeMap::new();
+    for name in s.config.services.keys() {
+        let cs = docker.containers(&s.config.project, Some(name)).await?;
+        running.insert(
+            name.clone(),
+            cs.iter()
+                .filter(|c| c.state == "running")
+                .map(|c| c.image_id.clone())
+                .collect::<Vec<_>>(),
+        );
+        let now = match cs.first() {
+            None => ServiceNow {
+                image: None,
+                image_id: None,
+                container: None,
+                state: "missing".into(),
+                health: "none".into(),
+            },
+            Some(c) => ServiceNow {
+                image: Some(c.image.clone()),
+                image_id: Some(c.image_id.clone()),
+                container: Some(c.name.clone()),
+                state: c.state.clone(),
+                health: c.health.as_str().into(),
+            },
+        };
+        services.insert(name.clone(), now);
+    }
+    Ok((services, running))
+}
+
 fn release_line(r: &Option<Release>) -> String {
     match r {
         None => "none".into(),
@@ -154,7 +179,16 @@ fn release_line(r: &Option<Release>) -> String {
     }
 }
 
+/// The human report: releases, way back, drift and locks, then services.
 fn print_human(s: &Status) {
+    print_releases(s);
+    println!();
+    print_services(&s.services);
+}
+
+/// The current and rollback releases, the way-back tags, drift, locks and
+/// an unfinished deploy, one line each.
+fn print_releases(s: &Status) {
     println!("environment  {}", s.env);
     println!("current      {}", release_line(&s.current));
     let present = if s.rollback.is_none() {
@@ -196,12 +230,15 @@ fn print_human(s: &Status) {
             release_line(&Some(u.clone()))
         );
     }
-    println!();
+}
+
+/// What runs per service: state, health, short image ID and image.
+fn print_services(services: &BTreeMap<String, ServiceNow>) {
     println!(
         "{:<14} {:<10} {:<10} {:<20} image",
         "service", "state", "health", "image id"
     );
-    for (name, svc) in &s.services {
+    for (name, svc) in services {
         let id = svc
             .image_id
             .as_deref()

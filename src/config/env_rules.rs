@@ -296,6 +296,40 @@ fn environments(
     Ok(Some(v.get_ref().clone()))
 }
 
+/// `min_length`: 1 or more.
+fn min_length(src: &Source, key: &str, n: &S<i64>) -> Result<Rule> {
+    if *n.get_ref() < 1 {
+        return src.err(n.span(), format!("{key}.min_length: must be 1 or more"));
+    }
+    Ok(Rule::MinLength(*n.get_ref() as usize))
+}
+
+/// `distinct_from`: variable names, never the variable itself.
+fn distinct_from(src: &Source, key: &str, var: &str, v: &S<OneOrMany>) -> Result<Rule> {
+    let others = v.get_ref().list();
+    for o in &others {
+        check_var_name(o).or_else(|m| src.err(v.span(), format!("{key}.distinct_from: {m}")))?;
+        if o == var {
+            return src.err(
+                v.span(),
+                format!("{key}.distinct_from: a variable is never distinct from itself"),
+            );
+        }
+    }
+    Ok(Rule::DistinctFrom(others))
+}
+
+/// `matches`: a regular expression that compiles.
+fn matches(src: &Source, key: &str, p: &S<String>) -> Result<Rule> {
+    regex::Regex::new(p.get_ref()).or_else(|e| {
+        src.err(
+            p.span(),
+            format!("{key}.matches: not a regular expression: {e}"),
+        )
+    })?;
+    Ok(Rule::Matches(p.get_ref().clone()))
+}
+
 /// The rules of one `[env_rules.vars.NAME]` table, checked.
 fn var_rules(src: &Source, key: &str, name: &S<String>, r: &RawVarRule) -> Result<Vec<Rule>> {
     let var = name.get_ref();
@@ -304,10 +338,7 @@ fn var_rules(src: &Source, key: &str, name: &S<String>, r: &RawVarRule) -> Resul
         rules.push(Rule::Required);
     }
     if let Some(n) = &r.min_length {
-        if *n.get_ref() < 1 {
-            return src.err(n.span(), format!("{key}.min_length: must be 1 or more"));
-        }
-        rules.push(Rule::MinLength(*n.get_ref() as usize));
+        rules.push(min_length(src, key, n)?);
     }
     if let Some(v) = &r.equals {
         rules.push(Rule::Equals(v.clone()));
@@ -322,18 +353,7 @@ fn var_rules(src: &Source, key: &str, name: &S<String>, r: &RawVarRule) -> Resul
         rules.push(Rule::OneOf(v.get_ref().clone()));
     }
     if let Some(v) = &r.distinct_from {
-        let others = v.get_ref().list();
-        for o in &others {
-            check_var_name(o)
-                .or_else(|m| src.err(v.span(), format!("{key}.distinct_from: {m}")))?;
-            if o == var {
-                return src.err(
-                    v.span(),
-                    format!("{key}.distinct_from: a variable is never distinct from itself"),
-                );
-            }
-        }
-        rules.push(Rule::DistinctFrom(others));
+        rules.push(distinct_from(src, key, var, v)?);
     }
     if r.not_default == Some(true) {
         rules.push(Rule::NotDefault);
@@ -344,13 +364,7 @@ fn var_rules(src: &Source, key: &str, name: &S<String>, r: &RawVarRule) -> Resul
         _ => {}
     }
     if let Some(p) = &r.matches {
-        regex::Regex::new(p.get_ref()).or_else(|e| {
-            src.err(
-                p.span(),
-                format!("{key}.matches: not a regular expression: {e}"),
-            )
-        })?;
-        rules.push(Rule::Matches(p.get_ref().clone()));
+        rules.push(matches(src, key, p)?);
     }
     if let Some(v) = &r.not_contains {
         rules.push(Rule::NotContains(v.list()));

@@ -117,6 +117,7 @@ pub(super) fn build(
     Ok(hooks)
 }
 
+/// One hook: a command, where it runs, its timeout, name and environments.
 fn hook(
     src: &Source,
     key: &str,
@@ -134,34 +135,8 @@ fn hook(
             ),
         );
     }
-    let service = match &h.service {
-        None => None,
-        Some(s) => {
-            let name = s.get_ref();
-            names::check_name("service", name)
-                .or_else(|m| src.err(s.span(), format!("{key}.service: {m}")))?;
-            if !services.contains_key(name) {
-                return src.err(
-                    s.span(),
-                    format!(
-                        "{key}.service: `{name}` is not a service slipway deploys (add [services.{name}], or leave `service` out to run on the host){}",
-                        did_you_mean(name, services.keys().map(String::as_str))
-                    ),
-                );
-            }
-            Some(name.clone())
-        }
-    };
-    let timeout = match &h.timeout {
-        Some(t) => {
-            let d = duration(src, &format!("{key}.timeout"), t)?;
-            if d.is_zero() {
-                return src.err(t.span(), format!("{key}.timeout: must be more than 0"));
-            }
-            d
-        }
-        None => DEFAULT_TIMEOUT,
-    };
+    let service = hook_service(src, key, h.service.as_ref(), services)?;
+    let timeout = hook_timeout(src, key, h.timeout.as_ref())?;
     let name = match &h.name {
         Some(n) => n.get_ref().clone(),
         None => match &service {
@@ -177,6 +152,41 @@ fn hook(
         timeout,
         environments: environments(src, key, h.environments.as_ref(), envs)?,
     })
+}
+
+/// `service`: one slipway deploys, or none to run on the host.
+fn hook_service(
+    src: &Source,
+    key: &str,
+    service: Option<&S<String>>,
+    services: &BTreeMap<String, Service>,
+) -> Result<Option<String>> {
+    let Some(s) = service else { return Ok(None) };
+    let name = s.get_ref();
+    names::check_name("service", name)
+        .or_else(|m| src.err(s.span(), format!("{key}.service: {m}")))?;
+    if !services.contains_key(name) {
+        return src.err(
+            s.span(),
+            format!(
+                "{key}.service: `{name}` is not a service slipway deploys (add [services.{name}], or leave `service` out to run on the host){}",
+                did_you_mean(name, services.keys().map(String::as_str))
+            ),
+        );
+    }
+    Ok(Some(name.clone()))
+}
+
+/// `timeout`: a duration above zero; 300 s when absent.
+fn hook_timeout(src: &Source, key: &str, timeout: Option<&S<String>>) -> Result<Duration> {
+    let Some(t) = timeout else {
+        return Ok(DEFAULT_TIMEOUT);
+    };
+    let d = duration(src, &format!("{key}.timeout"), t)?;
+    if d.is_zero() {
+        return src.err(t.span(), format!("{key}.timeout: must be more than 0"));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use serde_json_path::JsonPath;
 use crate::error::{Error, Result};
 pub use crate::suggest::did_you_mean;
 use predicate::Predicate;
-use raw::{RawConfig, RawHttpHealth, RawKnobs};
+use raw::{RawConfig, RawHttpHealth, RawKnobs, RawService};
 use spanned::S;
 
 pub use hooks::{Hook, HookPoint, Hooks};
@@ -274,14 +274,7 @@ impl Source<'_> {
     }
 
     fn toml_error(&self, e: &toml::de::Error) -> Error {
-        let mut message = e.message().trim().to_string();
-        // serde says "unknown field `helth`, expected one of `a`, `b`": add the close one.
-        if let Some(rest) = message.strip_prefix("unknown field `") {
-            if let Some((field, expected)) = rest.split_once("`, expected") {
-                let options: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-                message.push_str(&did_you_mean(field, options.into_iter()));
-            }
-        }
+        let mut message = serde_message(e);
         let span = e.span().unwrap_or(0..0);
         if let Some(key) = self.key_at(span.start) {
             message = format!("{key}: {message}");
@@ -320,6 +313,19 @@ impl Source<'_> {
     }
 }
 
+/// serde's message, trimmed; for "unknown field `helth`, expected one of
+/// `a`, `b`" with the close one suggested.
+fn serde_message(e: &toml::de::Error) -> String {
+    let mut message = e.message().trim().to_string();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some((field, expected)) = rest.split_once("`, expected") {
+            let options: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+            message.push_str(&did_you_mean(field, options.into_iter()));
+        }
+    }
+    message
+}
+
 fn duration(src: &Source, key: &str, v: &S<String>) -> Result<Duration> {
     humantime::parse_duration(v.get_ref()).or_else(|_| {
         src.err(
@@ -332,173 +338,20 @@ fn duration(src: &Source, key: &str, v: &S<String>) -> Result<Duration> {
     })
 }
 
+/// The checked config, section by section in the order errors are reported.
 fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Config> {
     names::check_name("project", raw.project.get_ref())
         .or_else(|m| src.err(raw.project.span(), format!("project: {m}")))?;
-
-    let compose_files = match &raw.compose_files {
-        Some(files) => {
-            if files.get_ref().is_empty() {
-                return src.err(
-                    files.span(),
-                    "compose_files: list at least one compose file",
-                );
-            }
-            files
-                .get_ref()
-                .iter()
-                .map(|f| f.get_ref().clone())
-                .collect()
-        }
-        None => vec!["docker-compose.yml".to_string()],
-    };
-
+    let compose_files = compose_files(src, raw.compose_files.as_ref())?;
     let defaults = raw.deploy.unwrap_or_default();
-    for (key, v) in [("url", &defaults.url), ("env_file", &defaults.env_file)] {
-        if let Some(v) = v {
-            return src.err(
-                v.span(),
-                format!("deploy.{key}: set {key} per environment, in [environments.NAME]"),
-            );
-        }
-    }
-    if raw.environments.is_empty() {
-        return src.err(
-            0..0,
-            "no environments: add at least one [environments.NAME] table",
-        );
-    }
-    let mut environments = BTreeMap::new();
-    for (name, knobs) in &raw.environments {
-        names::check_name("environment", name.get_ref())
-            .or_else(|m| src.err(name.span(), format!("environments: {m}")))?;
-        let env = resolve_env(src, name.get_ref(), knobs, &defaults)?;
-        environments.insert(name.get_ref().clone(), env);
-    }
-
-    if raw.services.is_empty() {
-        return src.err(
-            0..0,
-            "no services: add a [services.NAME] table for each compose service slipway deploys",
-        );
-    }
-    let mut services = BTreeMap::new();
-    for (name, s) in &raw.services {
-        let n = name.get_ref();
-        names::check_name("service", n)
-            .or_else(|m| src.err(name.span(), format!("services: {m}")))?;
-        let image = match &s.image {
-            Some(i) => {
-                names::check_repository(i.get_ref())
-                    .or_else(|m| src.err(i.span(), format!("services.{n}.image: {m}")))?;
-                Some(i.get_ref().clone())
-            }
-            None => None,
-        };
-        let strategy = match s.strategy.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
-            None | Some(("stop-first", _)) => Strategy::StopFirst,
-            Some(("start-first", _)) => Strategy::StartFirst,
-            Some((other, span)) => {
-                return src.err(
-                    span,
-                    format!("services.{n}.strategy: `{other}` is not a strategy (use \"stop-first\" or \"start-first\"){}",
-                        did_you_mean(other, ["stop-first", "start-first"].into_iter())),
-                )
-            }
-        };
-        let health = match &s.health {
-            None => Health::Auto,
-            Some(h) => match h.get_ref() {
-                toml::Value::String(m) => match m.as_str() {
-                    "container" => Health::Container,
-                    "none" => Health::None,
-                    "auto" => Health::Auto,
-                    other => {
-                        return src.err(
-                            h.span(),
-                            format!("services.{n}.health: `{other}` is not a health mode (use \"container\", \"none\", \"auto\", or a table with `http`){}",
-                                did_you_mean(other, ["container", "none", "auto"].into_iter())),
-                        )
-                    }
-                },
-                table @ toml::Value::Table(_) => {
-                    let key = format!("services.{n}.health");
-                    let raw: RawHttpHealth = table.clone().try_into().or_else(|e: toml::de::Error| {
-                        let mut message = e.message().trim().to_string();
-                        if let Some(rest) = message.strip_prefix("unknown field `") {
-                            if let Some((field, expected)) = rest.split_once("`, expected") {
-                                let options: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-                                message.push_str(&did_you_mean(field, options.into_iter()));
-                            }
-                        }
-                        src.err(h.span(), format!("{key}: {message}"))
-                    })?;
-                    Health::Http(smoke::health_http(src, &key, h.span(), &raw)?)
-                }
-                _ => {
-                    return src.err(
-                        h.span(),
-                        format!("services.{n}.health: give a mode (\"container\", \"none\", \"auto\") or a table with `http`"),
-                    )
-                }
-            },
-        };
-        let drain = match &s.drain {
-            Some(d) => duration(src, &format!("services.{n}.drain"), d)?,
-            None => Duration::ZERO,
-        };
-        let settle = match &s.settle {
-            Some(d) => duration(src, &format!("services.{n}.settle"), d)?,
-            None => SETTLE,
-        };
-        services.insert(
-            n.clone(),
-            Service {
-                name: n.clone(),
-                image,
-                strategy,
-                strategy_at: s.strategy.as_ref().map(|s| src.at(s.span())),
-                drain,
-                settle,
-                health,
-            },
-        );
-    }
-
-    let checks = raw
-        .smoke
-        .iter()
-        .enumerate()
-        .map(|(i, s)| smoke::check(src, i, s))
-        .collect::<Result<Vec<_>>>()?;
-    for (i, s) in raw.smoke.iter().enumerate() {
-        let Some(svc) = &s.pre_traffic else { continue };
-        if !services.contains_key(svc.get_ref()) {
-            return src.err(
-                svc.span(),
-                format!(
-                    "smoke[{i}].pre_traffic: `{}` is not a service slipway deploys ([services.{}] is missing){}",
-                    svc.get_ref(),
-                    svc.get_ref(),
-                    did_you_mean(svc.get_ref(), services.keys().map(String::as_str))
-                ),
-            );
-        }
-    }
-    let (pre_traffic, smoke) = checks.into_iter().partition(|c| c.pre_traffic.is_some());
+    let environments = environments(src, &raw.environments, &defaults)?;
+    let services = services(src, &raw.services)?;
+    let (pre_traffic, smoke) = smoke_checks(src, &raw.smoke, &services)?;
     let env_names: Vec<&str> = environments.keys().map(String::as_str).collect();
     let env_rules = env_rules::build(src, raw.env_rules.as_ref(), &env_names)?;
-
     let notify = notify::build(src, raw.notify, &environments)?;
     let hooks = hooks::build(src, raw.hooks, &environments, &services)?;
-    let metrics_textfile = match raw.metrics.and_then(|m| m.textfile) {
-        Some(t) => match crate::metrics::check_path(t.get_ref()) {
-            Ok(()) => Some(dir.join(t.get_ref())),
-            Err(m) => return src.err(t.span(), format!("metrics.textfile: {m}")),
-        },
-        None => None,
-    };
-
+    let metrics_textfile = metrics_textfile(src, raw.metrics, &dir)?;
     Ok(Config {
         path,
         dir,
@@ -513,6 +366,194 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
         env_rules,
         metrics_textfile,
     })
+}
+
+/// `compose_files`: a non-empty list; `docker-compose.yml` when absent.
+fn compose_files(src: &Source, files: Option<&S<Vec<S<String>>>>) -> Result<Vec<String>> {
+    let Some(files) = files else {
+        return Ok(vec!["docker-compose.yml".to_string()]);
+    };
+    if files.get_ref().is_empty() {
+        return src.err(
+            files.span(),
+            "compose_files: list at least one compose file",
+        );
+    }
+    Ok(files
+        .get_ref()
+        .iter()
+        .map(|f| f.get_ref().clone())
+        .collect())
+}
+
+/// `[environments.NAME]`: at least one, each named well and resolved over
+/// `[deploy]`, which must not hold the per-environment `url` or `env_file`.
+fn environments(
+    src: &Source,
+    raw: &BTreeMap<S<String>, RawKnobs>,
+    defaults: &RawKnobs,
+) -> Result<BTreeMap<String, Environment>> {
+    for (key, v) in [("url", &defaults.url), ("env_file", &defaults.env_file)] {
+        if let Some(v) = v {
+            return src.err(
+                v.span(),
+                format!("deploy.{key}: set {key} per environment, in [environments.NAME]"),
+            );
+        }
+    }
+    if raw.is_empty() {
+        return src.err(
+            0..0,
+            "no environments: add at least one [environments.NAME] table",
+        );
+    }
+    let mut environments = BTreeMap::new();
+    for (name, knobs) in raw {
+        names::check_name("environment", name.get_ref())
+            .or_else(|m| src.err(name.span(), format!("environments: {m}")))?;
+        let env = resolve_env(src, name.get_ref(), knobs, defaults)?;
+        environments.insert(name.get_ref().clone(), env);
+    }
+    Ok(environments)
+}
+
+/// `[services.NAME]`: at least one, each checked by [`service`].
+fn services(
+    src: &Source,
+    raw: &BTreeMap<S<String>, RawService>,
+) -> Result<BTreeMap<String, Service>> {
+    if raw.is_empty() {
+        return src.err(
+            0..0,
+            "no services: add a [services.NAME] table for each compose service slipway deploys",
+        );
+    }
+    let mut services = BTreeMap::new();
+    for (name, s) in raw {
+        let service = service(src, name, s)?;
+        services.insert(service.name.clone(), service);
+    }
+    Ok(services)
+}
+
+/// One `[services.NAME]` table: name, image, strategy, health, drain, settle.
+fn service(src: &Source, name: &S<String>, s: &RawService) -> Result<Service> {
+    let n = name.get_ref();
+    names::check_name("service", n).or_else(|m| src.err(name.span(), format!("services: {m}")))?;
+    let image = match &s.image {
+        Some(i) => {
+            names::check_repository(i.get_ref())
+                .or_else(|m| src.err(i.span(), format!("services.{n}.image: {m}")))?;
+            Some(i.get_ref().clone())
+        }
+        None => None,
+    };
+    let strategy = strategy(src, n, s.strategy.as_ref())?;
+    let health = match &s.health {
+        None => Health::Auto,
+        Some(h) => health(src, n, h)?,
+    };
+    let drain = match &s.drain {
+        Some(d) => duration(src, &format!("services.{n}.drain"), d)?,
+        None => Duration::ZERO,
+    };
+    let settle = match &s.settle {
+        Some(d) => duration(src, &format!("services.{n}.settle"), d)?,
+        None => SETTLE,
+    };
+    Ok(Service {
+        name: n.clone(),
+        image,
+        strategy,
+        strategy_at: s.strategy.as_ref().map(|s| src.at(s.span())),
+        drain,
+        settle,
+        health,
+    })
+}
+
+/// `services.NAME.strategy`: "stop-first" (the default) or "start-first".
+fn strategy(src: &Source, n: &str, strategy: Option<&S<String>>) -> Result<Strategy> {
+    match strategy.map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("stop-first", _)) => Ok(Strategy::StopFirst),
+        Some(("start-first", _)) => Ok(Strategy::StartFirst),
+        Some((other, span)) => src.err(
+            span,
+            format!("services.{n}.strategy: `{other}` is not a strategy (use \"stop-first\" or \"start-first\"){}",
+                did_you_mean(other, ["stop-first", "start-first"].into_iter())),
+        ),
+    }
+}
+
+/// `services.NAME.health`: a mode by name, or a table holding an HTTP probe.
+fn health(src: &Source, n: &str, h: &S<toml::Value>) -> Result<Health> {
+    match h.get_ref() {
+        toml::Value::String(m) => match m.as_str() {
+            "container" => Ok(Health::Container),
+            "none" => Ok(Health::None),
+            "auto" => Ok(Health::Auto),
+            other => src.err(
+                h.span(),
+                format!("services.{n}.health: `{other}` is not a health mode (use \"container\", \"none\", \"auto\", or a table with `http`){}",
+                    did_you_mean(other, ["container", "none", "auto"].into_iter())),
+            ),
+        },
+        table @ toml::Value::Table(_) => {
+            let key = format!("services.{n}.health");
+            let raw: RawHttpHealth = table.clone().try_into().or_else(|e: toml::de::Error| {
+                src.err(h.span(), format!("{key}: {}", serde_message(&e)))
+            })?;
+            Ok(Health::Http(smoke::health_http(src, &key, h.span(), &raw)?))
+        }
+        _ => src.err(
+            h.span(),
+            format!("services.{n}.health: give a mode (\"container\", \"none\", \"auto\") or a table with `http`"),
+        ),
+    }
+}
+
+/// The `[[smoke]]` checks, split into the `pre_traffic` ones and the suite;
+/// a `pre_traffic` service must be one slipway deploys.
+fn smoke_checks(
+    src: &Source,
+    raw: &[raw::RawSmoke],
+    services: &BTreeMap<String, Service>,
+) -> Result<(Vec<SmokeCheck>, Vec<SmokeCheck>)> {
+    let checks = raw
+        .iter()
+        .enumerate()
+        .map(|(i, s)| smoke::check(src, i, s))
+        .collect::<Result<Vec<_>>>()?;
+    for (i, s) in raw.iter().enumerate() {
+        let Some(svc) = &s.pre_traffic else { continue };
+        if !services.contains_key(svc.get_ref()) {
+            return src.err(
+                svc.span(),
+                format!(
+                    "smoke[{i}].pre_traffic: `{}` is not a service slipway deploys ([services.{}] is missing){}",
+                    svc.get_ref(),
+                    svc.get_ref(),
+                    did_you_mean(svc.get_ref(), services.keys().map(String::as_str))
+                ),
+            );
+        }
+    }
+    Ok(checks.into_iter().partition(|c| c.pre_traffic.is_some()))
+}
+
+/// `[metrics] textfile`: a checked path, resolved against the config's folder.
+fn metrics_textfile(
+    src: &Source,
+    metrics: Option<raw::RawMetrics>,
+    dir: &Path,
+) -> Result<Option<PathBuf>> {
+    match metrics.and_then(|m| m.textfile) {
+        Some(t) => match crate::metrics::check_path(t.get_ref()) {
+            Ok(()) => Ok(Some(dir.join(t.get_ref()))),
+            Err(m) => src.err(t.span(), format!("metrics.textfile: {m}")),
+        },
+        None => Ok(None),
+    }
 }
 
 fn env_var_name(src: &Source, key: &str, v: &S<String>) -> Result<String> {
@@ -534,61 +575,68 @@ fn env_var_name(src: &Source, key: &str, v: &S<String>) -> Result<String> {
     Ok(name.clone())
 }
 
-fn resolve_env(src: &Source, name: &str, env: &RawKnobs, d: &RawKnobs) -> Result<Environment> {
-    let pick = |a: &Option<S<String>>, b: &Option<S<String>>| a.clone().or_else(|| b.clone());
-    let dur = |key: &str,
-               a: &Option<S<String>>,
-               b: &Option<S<String>>,
-               default: u64|
-     -> Result<Duration> {
-        match pick(a, b) {
-            Some(v) => duration(src, key, &v),
+/// An environment's knobs over `[deploy]`'s: the environment's wins, then
+/// the default, then slipway's own.
+struct Knobs<'a> {
+    src: &'a Source<'a>,
+    env: &'a RawKnobs,
+    deploy: &'a RawKnobs,
+}
+
+/// Picks one knob out of a [`RawKnobs`].
+type Knob<T> = fn(&RawKnobs) -> &Option<S<T>>;
+
+impl Knobs<'_> {
+    /// The knob as written for the environment, else under `[deploy]`.
+    fn pick<T: Clone>(&self, knob: Knob<T>) -> Option<S<T>> {
+        knob(self.env).clone().or_else(|| knob(self.deploy).clone())
+    }
+
+    /// A duration knob; `default` seconds when unset.
+    fn duration(&self, key: &str, knob: Knob<String>, default: u64) -> Result<Duration> {
+        match self.pick(knob) {
+            Some(v) => duration(self.src, key, &v),
             None => Ok(Duration::from_secs(default)),
         }
-    };
-    let tag = match pick(&env.tag, &d.tag) {
-        Some(t) => {
-            names::check_tag(t.get_ref()).or_else(|m| src.err(t.span(), format!("tag: {m}")))?;
-            t.into_inner()
-        }
-        None => "latest".into(),
-    };
-    let rollback_tag = match pick(&env.rollback_tag, &d.rollback_tag) {
-        Some(t) => {
-            names::check_tag(t.get_ref())
-                .or_else(|m| src.err(t.span(), format!("rollback_tag: {m}")))?;
-            t.into_inner()
-        }
-        None => "rollback".into(),
-    };
-    let int = |key: &str,
-               a: &Option<S<i64>>,
-               b: &Option<S<i64>>,
-               default: i64,
-               min: i64|
-     -> Result<usize> {
-        match a.clone().or_else(|| b.clone()) {
-            Some(v) if *v.get_ref() < min || *v.get_ref() > 10_000 => {
-                src.err(v.span(), format!("{key}: must be between {min} and 10000"))
+    }
+
+    /// A tag knob (`tag`, `rollback_tag`): a valid Docker tag.
+    fn tag(&self, key: &str, knob: Knob<String>, default: &str) -> Result<String> {
+        match self.pick(knob) {
+            Some(t) => {
+                names::check_tag(t.get_ref())
+                    .or_else(|m| self.src.err(t.span(), format!("{key}: {m}")))?;
+                Ok(t.into_inner())
             }
+            None => Ok(default.into()),
+        }
+    }
+
+    /// A count knob between `min` and 10000.
+    fn count(&self, key: &str, knob: Knob<i64>, default: i64, min: i64) -> Result<usize> {
+        match self.pick(knob) {
+            Some(v) if *v.get_ref() < min || *v.get_ref() > 10_000 => self
+                .src
+                .err(v.span(), format!("{key}: must be between {min} and 10000")),
             Some(v) => Ok(*v.get_ref() as usize),
             None => Ok(default as usize),
         }
+    }
+}
+
+/// One environment with every deploy default resolved and checked.
+fn resolve_env(src: &Source, name: &str, env: &RawKnobs, d: &RawKnobs) -> Result<Environment> {
+    let k = Knobs {
+        src,
+        env,
+        deploy: d,
     };
-    let health_timeout = dur(
-        "health_timeout",
-        &env.health_timeout,
-        &d.health_timeout,
-        100,
-    )?;
-    let health_interval = dur(
-        "health_interval",
-        &env.health_interval,
-        &d.health_interval,
-        2,
-    )?;
+    let tag = k.tag("tag", |k| &k.tag, "latest")?;
+    let rollback_tag = k.tag("rollback_tag", |k| &k.rollback_tag, "rollback")?;
+    let health_timeout = k.duration("health_timeout", |k| &k.health_timeout, 100)?;
+    let health_interval = k.duration("health_interval", |k| &k.health_interval, 2)?;
     if health_interval.is_zero() {
-        let span = pick(&env.health_interval, &d.health_interval).map_or(0..0, |s| s.span());
+        let span = k.pick(|k| &k.health_interval).map_or(0..0, |s| s.span());
         return src.err(span, "health_interval: must be more than 0");
     }
     Ok(Environment {
@@ -598,23 +646,12 @@ fn resolve_env(src: &Source, name: &str, env: &RawKnobs, d: &RawKnobs) -> Result
         tag,
         health_timeout,
         health_interval,
-        readiness_delay: dur(
-            "readiness_delay",
-            &env.readiness_delay,
-            &d.readiness_delay,
-            5,
-        )?,
-        smoke_timeout: dur("smoke_timeout", &env.smoke_timeout, &d.smoke_timeout, 120)?,
-        keep_releases: int("keep_releases", &env.keep_releases, &d.keep_releases, 5, 1)?,
+        readiness_delay: k.duration("readiness_delay", |k| &k.readiness_delay, 5)?,
+        smoke_timeout: k.duration("smoke_timeout", |k| &k.smoke_timeout, 120)?,
+        keep_releases: k.count("keep_releases", |k| &k.keep_releases, 5, 1)?,
         rollback_tag,
-        max_parallel: int("max_parallel", &env.max_parallel, &d.max_parallel, 0, 0)?,
-        smoke_concurrency: int(
-            "smoke_concurrency",
-            &env.smoke_concurrency,
-            &d.smoke_concurrency,
-            8,
-            0,
-        )?,
+        max_parallel: k.count("max_parallel", |k| &k.max_parallel, 0, 0)?,
+        smoke_concurrency: k.count("smoke_concurrency", |k| &k.smoke_concurrency, 8, 0)?,
     })
 }
 

@@ -3,7 +3,9 @@
 //! `file:line:col` and the key at fault for anything wrong.
 //!
 //! Both kinds of HTTP probe share one builder, so `health = { http = … }`
-//! accepts exactly what an `http` smoke check accepts.
+//! accepts exactly what an `http` smoke check accepts. Each check below is a
+//! small function named after what it checks, over a [`Section`] that carries
+//! the source, the key to name and the span to blame when a key has none.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -12,7 +14,8 @@ use std::time::Duration;
 use serde_json_path::JsonPath;
 
 use super::predicate::{Literal, Predicate};
-use super::raw::{RawHttpHealth, RawSmoke, RawStatus};
+use super::raw::{RawExec, RawHttpHealth, RawSmoke, RawStatus};
+use super::spanned::S;
 use super::CONTAINER;
 use super::{did_you_mean, names, HttpExpect, SmokeCheck, SmokeKind, Source};
 use crate::error::Result;
@@ -23,6 +26,32 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 type At<'a, T> = Option<(&'a T, Range<usize>)>;
+
+/// A probe being checked: where to report, the key its messages start with
+/// (`smoke[0] (api)`, `services.api.health`) and the span to blame for a key
+/// that has no span of its own.
+struct Section<'a> {
+    src: &'a Source<'a>,
+    key: String,
+    at: Range<usize>,
+}
+
+impl Section<'_> {
+    /// `KEY.FIELD` parsed as a duration, if given.
+    fn duration(&self, field: &str, v: At<String>) -> Result<Option<Duration>> {
+        duration(self.src, &format!("{}.{field}", self.key), v)
+    }
+
+    /// The span of an optional key, if it is given.
+    fn given<T>(&self, v: &Option<S<T>>) -> Option<Range<usize>> {
+        v.as_ref().map(|x| x.span())
+    }
+
+    /// The span of an optional key, or the section's own when it is absent.
+    fn span_of<T>(&self, v: &Option<S<T>>) -> Range<usize> {
+        v.as_ref().map_or(self.at.clone(), |x| x.span())
+    }
+}
 
 /// The fields of an HTTP probe with the span to blame for each.
 struct HttpFields<'a> {
@@ -55,97 +84,30 @@ fn duration(src: &Source, key: &str, v: At<String>) -> Result<Option<Duration>> 
     }
 }
 
+/// Build an HTTP probe, checking each field in the order written below.
 fn http(src: &Source, f: HttpFields) -> Result<HttpExpect> {
-    let key = &f.key;
+    // Keys without a span of their own (headers, a defaulted timeout) blame the URL.
+    let sec = Section {
+        src,
+        key: f.key,
+        at: f.url.1.clone(),
+    };
     if f.url.0.trim().is_empty() {
         return src.err(
             f.url.1,
-            format!("{key}.http: give the URL to request, e.g. \"{{url}}/health\""),
+            format!(
+                "{}.http: give the URL to request, e.g. \"{{url}}/health\"",
+                sec.key
+            ),
         );
     }
-    let method = match f.method {
-        Some((m, span)) => {
-            let up = m.to_ascii_uppercase();
-            if !METHODS.contains(&up.as_str()) {
-                return src.err(
-                    span,
-                    format!(
-                        "{key}.method: `{m}` is not an HTTP method ({}){}",
-                        METHODS.join(", "),
-                        did_you_mean(&up, METHODS.iter().copied())
-                    ),
-                );
-            }
-            up
-        }
-        None => "GET".into(),
-    };
-    for name in f.headers.keys() {
-        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return src.err(
-                f.url.1.clone(),
-                format!("{key}.headers: `{name}` is not a header name"),
-            );
-        }
-    }
-    let expect_status = match f.expect_status {
-        None => vec![200],
-        Some((s, span)) => {
-            let codes = match s {
-                RawStatus::One(c) => vec![*c],
-                RawStatus::Many(cs) => cs.clone(),
-            };
-            if codes.is_empty() || codes.iter().any(|c| !(100..=599).contains(c)) {
-                return src.err(
-                    span,
-                    format!("{key}.expect_status: give a status code (100–599) or a list of them"),
-                );
-            }
-            codes
-        }
-    };
-    let expect_json = f
-        .expect_json
-        .into_iter()
-        .map(|(path, span, value)| {
-            let parsed = JsonPath::parse(path).or_else(|e| {
-                src.err(
-                    span.clone(),
-                    format!("{key}.expect_json: `{path}` is not a JSONPath (RFC 9535): {e}"),
-                )
-            })?;
-            let pred = Predicate::parse(value, Literal::Equals)
-                .or_else(|m| src.err(span, format!("{key}.expect_json.\"{path}\": {m}")))?;
-            Ok((path.to_string(), parsed, pred))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let expect_body = match f.expect_body {
-        None => None,
-        Some((v, span)) => Some(
-            Predicate::parse(v, Literal::Contains)
-                .or_else(|m| src.err(span, format!("{key}.expect_body: {m}")))?,
-        ),
-    };
-    let expect_header = f
-        .expect_header
-        .into_iter()
-        .map(|(name, span, value)| {
-            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return src.err(
-                    span,
-                    format!("{key}.expect_header: `{name}` is not a header name"),
-                );
-            }
-            let pred = Predicate::parse(value, Literal::Equals)
-                .or_else(|m| src.err(span, format!("{key}.expect_header.\"{name}\": {m}")))?;
-            Ok((name.to_ascii_lowercase(), pred))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let timeout_span = f.timeout.as_ref().map_or(f.url.1.clone(), |t| t.1.clone());
-    let timeout = duration(src, &format!("{key}.timeout"), f.timeout)?.unwrap_or(f.default_timeout);
-    if timeout.is_zero() {
-        return src.err(timeout_span, format!("{key}.timeout: must be more than 0"));
-    }
+    let method = http_method(&sec, f.method)?;
+    header_names_valid(&sec, f.headers)?;
+    let expect_status = expect_status(&sec, f.expect_status)?;
+    let expect_json = expect_json(&sec, f.expect_json)?;
+    let expect_body = expect_body(&sec, f.expect_body)?;
+    let expect_header = expect_header(&sec, f.expect_header)?;
+    let timeout = http_timeout(&sec, f.timeout, f.default_timeout)?;
     Ok(HttpExpect {
         url: f.url.0.to_string(),
         method,
@@ -155,9 +117,132 @@ fn http(src: &Source, f: HttpFields) -> Result<HttpExpect> {
         expect_json,
         expect_body,
         expect_header,
-        max_latency: duration(src, &format!("{key}.max_latency"), f.max_latency)?,
+        max_latency: sec.duration("max_latency", f.max_latency)?,
         timeout,
     })
+}
+
+/// `method`: one of [`METHODS`], any case; GET when absent.
+fn http_method(sec: &Section, method: At<String>) -> Result<String> {
+    let key = &sec.key;
+    let Some((m, span)) = method else {
+        return Ok("GET".into());
+    };
+    let up = m.to_ascii_uppercase();
+    if !METHODS.contains(&up.as_str()) {
+        return sec.src.err(
+            span,
+            format!(
+                "{key}.method: `{m}` is not an HTTP method ({}){}",
+                METHODS.join(", "),
+                did_you_mean(&up, METHODS.iter().copied())
+            ),
+        );
+    }
+    Ok(up)
+}
+
+/// `headers`: every name is a valid HTTP header name.
+fn header_names_valid(sec: &Section, headers: &BTreeMap<String, String>) -> Result<()> {
+    let key = &sec.key;
+    for name in headers.keys() {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return sec.src.err(
+                sec.at.clone(),
+                format!("{key}.headers: `{name}` is not a header name"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `expect_status`: one code or a list, each 100–599; 200 when absent.
+fn expect_status(sec: &Section, status: At<RawStatus>) -> Result<Vec<u16>> {
+    let key = &sec.key;
+    let Some((s, span)) = status else {
+        return Ok(vec![200]);
+    };
+    let codes = match s {
+        RawStatus::One(c) => vec![*c],
+        RawStatus::Many(cs) => cs.clone(),
+    };
+    if codes.is_empty() || codes.iter().any(|c| !(100..=599).contains(c)) {
+        return sec.src.err(
+            span,
+            format!("{key}.expect_status: give a status code (100–599) or a list of them"),
+        );
+    }
+    Ok(codes)
+}
+
+/// `expect_json`: each key a JSONPath, each value a predicate.
+fn expect_json(
+    sec: &Section,
+    entries: Vec<(&str, Range<usize>, &toml::Value)>,
+) -> Result<Vec<(String, JsonPath, Predicate)>> {
+    let key = &sec.key;
+    entries
+        .into_iter()
+        .map(|(path, span, value)| {
+            let parsed = JsonPath::parse(path).or_else(|e| {
+                sec.src.err(
+                    span.clone(),
+                    format!("{key}.expect_json: `{path}` is not a JSONPath (RFC 9535): {e}"),
+                )
+            })?;
+            let pred = Predicate::parse(value, Literal::Equals).or_else(|m| {
+                sec.src
+                    .err(span, format!("{key}.expect_json.\"{path}\": {m}"))
+            })?;
+            Ok((path.to_string(), parsed, pred))
+        })
+        .collect()
+}
+
+/// `expect_body`: a predicate over the body (a bare string means "contains").
+fn expect_body(sec: &Section, body: At<toml::Value>) -> Result<Option<Predicate>> {
+    let Some((v, span)) = body else {
+        return Ok(None);
+    };
+    Predicate::parse(v, Literal::Contains)
+        .map(Some)
+        .or_else(|m| sec.src.err(span, format!("{}.expect_body: {m}", sec.key)))
+}
+
+/// `expect_header`: each key a header name (kept lower-case), each value a predicate.
+fn expect_header(
+    sec: &Section,
+    entries: Vec<(&str, Range<usize>, &toml::Value)>,
+) -> Result<Vec<(String, Predicate)>> {
+    let key = &sec.key;
+    entries
+        .into_iter()
+        .map(|(name, span, value)| {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return sec.src.err(
+                    span,
+                    format!("{key}.expect_header: `{name}` is not a header name"),
+                );
+            }
+            let pred = Predicate::parse(value, Literal::Equals).or_else(|m| {
+                sec.src
+                    .err(span, format!("{key}.expect_header.\"{name}\": {m}"))
+            })?;
+            Ok((name.to_ascii_lowercase(), pred))
+        })
+        .collect()
+}
+
+/// `timeout` of an HTTP probe: a duration above zero, or the probe kind's default.
+fn http_timeout(sec: &Section, timeout: At<String>, default: Duration) -> Result<Duration> {
+    let span = timeout.as_ref().map_or(sec.at.clone(), |t| t.1.clone());
+    let timeout = sec.duration("timeout", timeout)?.unwrap_or(default);
+    if timeout.is_zero() {
+        return sec
+            .src
+            .err(span, format!("{}.timeout: must be more than 0", sec.key));
+    }
+    Ok(timeout)
 }
 
 /// `services.NAME.health = { http = … }`. The raw table has no spans of its
@@ -198,247 +283,51 @@ pub(super) fn health_http(
     )
 }
 
-fn spanned<T>(v: &Option<super::spanned::S<T>>) -> At<'_, T> {
+fn spanned<T>(v: &Option<S<T>>) -> At<'_, T> {
     v.as_ref().map(|s| (s.get_ref(), s.span()))
 }
 
-/// One `[[smoke]]` table.
+/// What an `exec` or `command` check expects of its process.
+struct ProcessExpect {
+    expect_stdout: Option<Predicate>,
+    expect_exit: i32,
+    timeout: Duration,
+}
+
+/// One `[[smoke]]` table: its name, its one kind, the keys that fit that
+/// kind, timing and retries, the kind's own fields, then `pre_traffic`.
 pub(super) fn check(src: &Source, i: usize, s: &RawSmoke) -> Result<SmokeCheck> {
     let name = s.name.get_ref();
-    let key = format!("smoke[{i}] ({name})");
     if name.trim().is_empty() {
         return src.err(
             s.name.span(),
             format!("smoke[{i}].name: give the check a name"),
         );
     }
-    let kinds = [
-        s.http.is_some(),
-        s.exec.is_some(),
-        s.command.is_some(),
-        s.tcp.is_some(),
-    ];
-    if kinds.iter().filter(|k| **k).count() != 1 {
-        return src.err(
-            s.name.span(),
-            format!("{key}: give exactly one of `http`, `exec`, `command`, `tcp`"),
-        );
-    }
-    let kind_name = if s.http.is_some() {
-        "http"
-    } else if s.exec.is_some() {
-        "exec"
-    } else if s.command.is_some() {
-        "command"
-    } else {
-        "tcp"
-    };
-    // Keys that only make sense for some kinds: say so rather than ignore them.
-    let only = |present: bool, field: &str, kinds: &[&str], span: Range<usize>| -> Result<()> {
-        if present && !kinds.contains(&kind_name) {
-            return src.err(
-                span,
-                format!(
-                    "{key}.{field}: applies to {} checks, not `{kind_name}`",
-                    kinds.join(" and ")
-                ),
-            );
-        }
-        Ok(())
-    };
-    let at = s.name.span();
-    let http_only = ["http"];
-    only(
-        s.method.is_some(),
-        "method",
-        &http_only,
-        s.method.as_ref().map_or(at.clone(), |m| m.span()),
-    )?;
-    only(!s.headers.is_empty(), "headers", &http_only, at.clone())?;
-    only(s.body.is_some(), "body", &http_only, at.clone())?;
-    only(
-        s.expect_status.is_some(),
-        "expect_status",
-        &http_only,
-        s.expect_status.as_ref().map_or(at.clone(), |m| m.span()),
-    )?;
-    only(
-        !s.expect_json.is_empty(),
-        "expect_json",
-        &http_only,
-        s.expect_json.keys().next().map_or(at.clone(), |k| k.span()),
-    )?;
-    only(
-        s.expect_body.is_some(),
-        "expect_body",
-        &http_only,
-        s.expect_body.as_ref().map_or(at.clone(), |m| m.span()),
-    )?;
-    only(
-        !s.expect_header.is_empty(),
-        "expect_header",
-        &http_only,
-        s.expect_header
-            .keys()
-            .next()
-            .map_or(at.clone(), |k| k.span()),
-    )?;
-    only(
-        s.max_latency.is_some(),
-        "max_latency",
-        &["http", "tcp"],
-        s.max_latency.as_ref().map_or(at.clone(), |m| m.span()),
-    )?;
-    only(
-        s.expect_stdout.is_some(),
-        "expect_stdout",
-        &["exec", "command"],
-        s.expect_stdout.as_ref().map_or(at.clone(), |m| m.span()),
-    )?;
-    only(
-        s.expect_exit.is_some(),
-        "expect_exit",
-        &["exec", "command"],
-        s.expect_exit.as_ref().map_or(at.clone(), |m| m.span()),
-    )?;
-
-    let timeout =
-        duration(src, &format!("{key}.timeout"), spanned(&s.timeout))?.unwrap_or(DEFAULT_TIMEOUT);
-    if timeout.is_zero() {
-        return src.err(
-            s.timeout.as_ref().map_or(at.clone(), |t| t.span()),
-            format!("{key}.timeout: must be more than 0"),
-        );
-    }
-    let retries = match &s.retries {
-        Some(r) if !(0..=100).contains(r.get_ref()) => {
-            return src.err(
-                r.span(),
-                format!("{key}.retries: must be between 0 and 100"),
-            )
-        }
-        Some(r) => *r.get_ref() as u32,
-        None => 0,
-    };
-    let retry_interval = duration(
+    let sec = Section {
         src,
-        &format!("{key}.retry_interval"),
-        spanned(&s.retry_interval),
-    )?
-    .unwrap_or(Duration::from_secs(1));
-    if s.retry_interval.is_some() && retries == 0 {
-        return src.err(
-            s.retry_interval.as_ref().map_or(at.clone(), |t| t.span()),
-            format!("{key}.retry_interval: set `retries` too (retry_interval is the pause between attempts)"),
-        );
-    }
-    let expect_stdout = match &s.expect_stdout {
-        None => None,
-        Some(v) => Some(
-            Predicate::parse(v.get_ref(), Literal::Contains)
-                .or_else(|m| src.err(v.span(), format!("{key}.expect_stdout: {m}")))?,
-        ),
+        key: format!("smoke[{i}] ({name})"),
+        at: s.name.span(),
     };
-    let expect_exit = s.expect_exit.as_ref().map_or(0, |e| *e.get_ref());
-
+    let kind_name = kind_name(&sec, s)?;
+    keys_fit_kind(&sec, s, kind_name)?;
+    let timeout = smoke_timeout(&sec, s)?;
+    let (retries, retry_interval) = retries(&sec, s)?;
+    let process = ProcessExpect {
+        expect_stdout: expect_stdout(&sec, s)?,
+        expect_exit: s.expect_exit.as_ref().map_or(0, |e| *e.get_ref()),
+        timeout,
+    };
     let kind = if let Some(url) = &s.http {
-        SmokeKind::Http(http(
-            src,
-            HttpFields {
-                key: key.clone(),
-                url: (url.get_ref(), url.span()),
-                method: spanned(&s.method),
-                headers: &s.headers,
-                body: s.body.as_ref(),
-                expect_status: spanned(&s.expect_status),
-                expect_json: s
-                    .expect_json
-                    .iter()
-                    .map(|(k, v)| (k.get_ref().as_str(), k.span(), v))
-                    .collect(),
-                expect_body: spanned(&s.expect_body),
-                expect_header: s
-                    .expect_header
-                    .iter()
-                    .map(|(k, v)| (k.get_ref().as_str(), k.span(), v))
-                    .collect(),
-                max_latency: spanned(&s.max_latency),
-                timeout: spanned(&s.timeout),
-                default_timeout: DEFAULT_TIMEOUT,
-            },
-        )?)
+        SmokeKind::Http(http_check(&sec, s, url)?)
     } else if let Some(exec) = &s.exec {
-        let e = exec.get_ref();
-        names::check_name("service", &e.service)
-            .or_else(|m| src.err(exec.span(), format!("{key}.exec.service: {m}")))?;
-        if e.command.is_empty() {
-            return src.err(
-                exec.span(),
-                format!("{key}.exec.command: give the command as a list, e.g. [\"redis-cli\", \"ping\"]"),
-            );
-        }
-        SmokeKind::Exec {
-            service: e.service.clone(),
-            command: e.command.clone(),
-            expect_stdout,
-            expect_exit,
-            timeout,
-        }
+        exec_check(&sec, exec, process)?
     } else if let Some(command) = &s.command {
-        if command.get_ref().is_empty() || command.get_ref()[0].trim().is_empty() {
-            return src.err(
-                command.span(),
-                format!("{key}.command: give the command as a list, e.g. [\"./scripts/smoke-test.sh\", \"{{url}}\"]"),
-            );
-        }
-        SmokeKind::Command {
-            command: command.get_ref().clone(),
-            expect_stdout,
-            expect_exit,
-            timeout,
-        }
+        command_check(&sec, command, process)?
     } else {
-        let Some(tcp) = &s.tcp else {
-            return src.err(
-                at,
-                format!("{key}: give exactly one of `http`, `exec`, `command`, `tcp`"),
-            );
-        };
-        let address = tcp.get_ref();
-        // Checked with placeholders filled, since `{host}` carries the port.
-        let sample = address.replace("{host}", "h:1").replace("{url}", "h:1");
-        let ok = sample
-            .trim_start_matches("tcp://")
-            .rsplit_once(':')
-            .is_some_and(|(h, p)| !h.is_empty() && (p.parse::<u16>().is_ok() || p.contains('{')));
-        if !ok {
-            return src.err(
-                tcp.span(),
-                format!("{key}.tcp: `{address}` is not HOST:PORT (e.g. \"127.0.0.1:6379\" or \"{{host}}\")"),
-            );
-        }
-        SmokeKind::Tcp {
-            address: address.clone(),
-            max_latency: duration(src, &format!("{key}.max_latency"), spanned(&s.max_latency))?,
-            timeout,
-        }
+        tcp_check(&sec, s, timeout)?
     };
-    let pre_traffic = match &s.pre_traffic {
-        None => None,
-        Some(svc) => {
-            let placed = matches!(&kind, SmokeKind::Http(h) if h.url.contains(CONTAINER));
-            if !placed {
-                return src.err(
-                    svc.span(),
-                    format!(
-                        "{key}.pre_traffic: a pre-traffic check must reach each new container itself: \
-                         make it an `http` check with {CONTAINER} in its URL, e.g. \"http://{CONTAINER}:8080/health\""
-                    ),
-                );
-            }
-            Some(svc.get_ref().clone())
-        }
-    };
+    let pre_traffic = pre_traffic(&sec, s, &kind)?;
     Ok(SmokeCheck {
         name: name.clone(),
         kind,
@@ -446,6 +335,235 @@ pub(super) fn check(src: &Source, i: usize, s: &RawSmoke) -> Result<SmokeCheck> 
         retry_interval,
         pre_traffic,
     })
+}
+
+/// Exactly one of `http`, `exec`, `command`, `tcp`: its name.
+fn kind_name(sec: &Section, s: &RawSmoke) -> Result<&'static str> {
+    let kinds = [
+        (s.http.is_some(), "http"),
+        (s.exec.is_some(), "exec"),
+        (s.command.is_some(), "command"),
+        (s.tcp.is_some(), "tcp"),
+    ];
+    let mut given = kinds.iter().filter(|(present, _)| *present);
+    match (given.next(), given.next()) {
+        (Some((_, kind)), None) => Ok(kind),
+        _ => sec.src.err(
+            sec.at.clone(),
+            format!(
+                "{}: give exactly one of `http`, `exec`, `command`, `tcp`",
+                sec.key
+            ),
+        ),
+    }
+}
+
+/// Keys that only make sense for some kinds: say so rather than ignore them.
+fn keys_fit_kind(sec: &Section, s: &RawSmoke, kind_name: &str) -> Result<()> {
+    let http = &["http"][..];
+    let process = &["exec", "command"][..];
+    let map = |m: &BTreeMap<S<String>, toml::Value>| m.keys().next().map(|k| k.span());
+    let bare = |present: bool| present.then(|| sec.at.clone());
+    // Each key with the span to blame if it is given.
+    let given = [
+        ("method", http, sec.given(&s.method)),
+        ("headers", http, bare(!s.headers.is_empty())),
+        ("body", http, bare(s.body.is_some())),
+        ("expect_status", http, sec.given(&s.expect_status)),
+        ("expect_json", http, map(&s.expect_json)),
+        ("expect_body", http, sec.given(&s.expect_body)),
+        ("expect_header", http, map(&s.expect_header)),
+        (
+            "max_latency",
+            &["http", "tcp"][..],
+            sec.given(&s.max_latency),
+        ),
+        ("expect_stdout", process, sec.given(&s.expect_stdout)),
+        ("expect_exit", process, sec.given(&s.expect_exit)),
+    ];
+    for (field, kinds, span) in given {
+        let Some(span) = span else { continue };
+        if !kinds.contains(&kind_name) {
+            return sec.src.err(
+                span,
+                format!(
+                    "{}.{field}: applies to {} checks, not `{kind_name}`",
+                    sec.key,
+                    kinds.join(" and ")
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `timeout` of a smoke check: a duration above zero, 10 s when absent.
+fn smoke_timeout(sec: &Section, s: &RawSmoke) -> Result<Duration> {
+    let timeout = sec
+        .duration("timeout", spanned(&s.timeout))?
+        .unwrap_or(DEFAULT_TIMEOUT);
+    if timeout.is_zero() {
+        return sec.src.err(
+            sec.span_of(&s.timeout),
+            format!("{}.timeout: must be more than 0", sec.key),
+        );
+    }
+    Ok(timeout)
+}
+
+/// `retries` (0–100) and `retry_interval`, which needs `retries`.
+fn retries(sec: &Section, s: &RawSmoke) -> Result<(u32, Duration)> {
+    let key = &sec.key;
+    let retries = match &s.retries {
+        Some(r) if !(0..=100).contains(r.get_ref()) => {
+            return sec.src.err(
+                r.span(),
+                format!("{key}.retries: must be between 0 and 100"),
+            )
+        }
+        Some(r) => *r.get_ref() as u32,
+        None => 0,
+    };
+    let retry_interval = sec
+        .duration("retry_interval", spanned(&s.retry_interval))?
+        .unwrap_or(Duration::from_secs(1));
+    if s.retry_interval.is_some() && retries == 0 {
+        return sec.src.err(
+            sec.span_of(&s.retry_interval),
+            format!("{key}.retry_interval: set `retries` too (retry_interval is the pause between attempts)"),
+        );
+    }
+    Ok((retries, retry_interval))
+}
+
+/// `expect_stdout`: a predicate over the output (a bare string means "contains").
+fn expect_stdout(sec: &Section, s: &RawSmoke) -> Result<Option<Predicate>> {
+    let Some(v) = &s.expect_stdout else {
+        return Ok(None);
+    };
+    Predicate::parse(v.get_ref(), Literal::Contains)
+        .map(Some)
+        .or_else(|m| {
+            sec.src
+                .err(v.span(), format!("{}.expect_stdout: {m}", sec.key))
+        })
+}
+
+/// An `http` check: the shared HTTP builder over the smoke table's spanned keys.
+fn http_check(sec: &Section, s: &RawSmoke, url: &S<String>) -> Result<HttpExpect> {
+    http(
+        sec.src,
+        HttpFields {
+            key: sec.key.clone(),
+            url: (url.get_ref(), url.span()),
+            method: spanned(&s.method),
+            headers: &s.headers,
+            body: s.body.as_ref(),
+            expect_status: spanned(&s.expect_status),
+            expect_json: spanned_keys(&s.expect_json),
+            expect_body: spanned(&s.expect_body),
+            expect_header: spanned_keys(&s.expect_header),
+            max_latency: spanned(&s.max_latency),
+            timeout: spanned(&s.timeout),
+            default_timeout: DEFAULT_TIMEOUT,
+        },
+    )
+}
+
+/// A table of predicates keyed by JSONPath or header name, each key with its span.
+fn spanned_keys(m: &BTreeMap<S<String>, toml::Value>) -> Vec<(&str, Range<usize>, &toml::Value)> {
+    m.iter()
+        .map(|(k, v)| (k.get_ref().as_str(), k.span(), v))
+        .collect()
+}
+
+/// An `exec` check: a service name and a non-empty command.
+fn exec_check(sec: &Section, exec: &S<RawExec>, p: ProcessExpect) -> Result<SmokeKind> {
+    let key = &sec.key;
+    let e = exec.get_ref();
+    names::check_name("service", &e.service)
+        .or_else(|m| sec.src.err(exec.span(), format!("{key}.exec.service: {m}")))?;
+    if e.command.is_empty() {
+        return sec.src.err(
+            exec.span(),
+            format!(
+                "{key}.exec.command: give the command as a list, e.g. [\"redis-cli\", \"ping\"]"
+            ),
+        );
+    }
+    Ok(SmokeKind::Exec {
+        service: e.service.clone(),
+        command: e.command.clone(),
+        expect_stdout: p.expect_stdout,
+        expect_exit: p.expect_exit,
+        timeout: p.timeout,
+    })
+}
+
+/// A `command` check: a list whose first item names the program.
+fn command_check(sec: &Section, command: &S<Vec<String>>, p: ProcessExpect) -> Result<SmokeKind> {
+    if command.get_ref().is_empty() || command.get_ref()[0].trim().is_empty() {
+        return sec.src.err(
+            command.span(),
+            format!("{}.command: give the command as a list, e.g. [\"./scripts/smoke-test.sh\", \"{{url}}\"]", sec.key),
+        );
+    }
+    Ok(SmokeKind::Command {
+        command: command.get_ref().clone(),
+        expect_stdout: p.expect_stdout,
+        expect_exit: p.expect_exit,
+        timeout: p.timeout,
+    })
+}
+
+/// A `tcp` check: `HOST:PORT`, placeholders allowed.
+fn tcp_check(sec: &Section, s: &RawSmoke, timeout: Duration) -> Result<SmokeKind> {
+    let key = &sec.key;
+    let Some(tcp) = &s.tcp else {
+        return sec.src.err(
+            sec.at.clone(),
+            format!("{key}: give exactly one of `http`, `exec`, `command`, `tcp`"),
+        );
+    };
+    let address = tcp.get_ref();
+    // Checked with placeholders filled, since `{host}` carries the port.
+    let sample = address.replace("{host}", "h:1").replace("{url}", "h:1");
+    let ok = sample
+        .trim_start_matches("tcp://")
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && (p.parse::<u16>().is_ok() || p.contains('{')));
+    if !ok {
+        return sec.src.err(
+            tcp.span(),
+            format!(
+                "{key}.tcp: `{address}` is not HOST:PORT (e.g. \"127.0.0.1:6379\" or \"{{host}}\")"
+            ),
+        );
+    }
+    Ok(SmokeKind::Tcp {
+        address: address.clone(),
+        max_latency: sec.duration("max_latency", spanned(&s.max_latency))?,
+        timeout,
+    })
+}
+
+/// `pre_traffic`: only an `http` check whose URL reaches each new container.
+fn pre_traffic(sec: &Section, s: &RawSmoke, kind: &SmokeKind) -> Result<Option<String>> {
+    let Some(svc) = &s.pre_traffic else {
+        return Ok(None);
+    };
+    let placed = matches!(kind, SmokeKind::Http(h) if h.url.contains(CONTAINER));
+    if !placed {
+        return sec.src.err(
+            svc.span(),
+            format!(
+                "{}.pre_traffic: a pre-traffic check must reach each new container itself: \
+                 make it an `http` check with {CONTAINER} in its URL, e.g. \"http://{CONTAINER}:8080/health\"",
+                sec.key
+            ),
+        );
+    }
+    Ok(Some(svc.get_ref().clone()))
 }
 
 #[cfg(test)]

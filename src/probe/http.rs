@@ -81,18 +81,41 @@ pub fn judge(
     took: Duration,
 ) -> (Vec<Mismatch>, Option<String>) {
     let mut failures = Vec::new();
-    if !e.expect_status.contains(&resp.status) {
-        failures.push(Mismatch {
-            what: "status".into(),
-            expected: e
-                .expect_status
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(" or "),
-            actual: resp.status.to_string(),
-        });
+    failures.extend(status_mismatch(e, resp));
+    failures.extend(header_mismatches(e, resp, vars));
+    failures.extend(json_mismatches(e, resp, vars));
+    let body = body_mismatches(e, resp, vars);
+    let body_shown = !body.is_empty();
+    failures.extend(body);
+    failures.extend(latency_mismatch(e, took));
+    let excerpt = if failures.is_empty() || body_shown {
+        None
+    } else {
+        excerpt(&resp.body, resp.cut)
+    };
+    (failures, excerpt)
+}
+
+/// `expect_status`: the status is one of those listed.
+fn status_mismatch(e: &HttpExpect, resp: &Response) -> Option<Mismatch> {
+    if e.expect_status.contains(&resp.status) {
+        return None;
     }
+    Some(Mismatch {
+        what: "status".into(),
+        expected: e
+            .expect_status
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(" or "),
+        actual: resp.status.to_string(),
+    })
+}
+
+/// `expect_header`: each header's values, joined, satisfy its predicate.
+fn header_mismatches(e: &HttpExpect, resp: &Response, vars: &Vars) -> Vec<Mismatch> {
+    let mut failures = Vec::new();
     for (name, pred) in &e.expect_header {
         let values: Vec<&str> = resp
             .headers
@@ -105,60 +128,71 @@ pub fn judge(
             failures.push(to_mismatch(&format!("header {name}"), m));
         }
     }
-    if !e.expect_json.is_empty() {
-        match serde_json::from_slice::<Value>(&resp.body) {
-            Err(err) => failures.push(Mismatch {
-                what: "body".into(),
-                expected: "JSON".into(),
-                actual: if resp.cut {
-                    format!(
-                        "a body cut at {} KiB, which is not whole JSON",
-                        BODY_CAP / 1024
-                    )
-                } else if resp.body.is_empty() {
-                    "an empty body".into()
-                } else {
-                    format!("invalid JSON ({err})")
-                },
-            }),
-            Ok(json) => {
-                for (path, jp, pred) in &e.expect_json {
-                    let nodes = jp.query(&json).all();
-                    let actual = match nodes.len() {
-                        0 => None,
-                        1 => Some(nodes[0].clone()),
-                        _ => Some(Value::Array(nodes.into_iter().cloned().collect())),
-                    };
-                    for m in pred.judge(actual.as_ref(), vars) {
-                        failures.push(to_mismatch(path, m));
-                    }
-                }
-            }
-        }
+    failures
+}
+
+/// `expect_json`: the body is JSON and each JSONPath's nodes satisfy its predicate.
+fn json_mismatches(e: &HttpExpect, resp: &Response, vars: &Vars) -> Vec<Mismatch> {
+    if e.expect_json.is_empty() {
+        return Vec::new();
     }
-    let mut body_shown = false;
-    if let Some(pred) = &e.expect_body {
-        let text = Value::String(String::from_utf8_lossy(&resp.body).into_owned());
-        for m in pred.judge(Some(&text), vars) {
-            body_shown = true;
-            failures.push(to_mismatch("body", m));
-        }
-    }
-    if let Some(max) = e.max_latency {
-        if took > max {
-            failures.push(Mismatch {
-                what: "latency".into(),
-                expected: format!("at most {}", humantime::format_duration(max)),
-                actual: format!("{} ms", took.as_millis()),
-            });
-        }
-    }
-    let excerpt = if failures.is_empty() || body_shown {
-        None
-    } else {
-        excerpt(&resp.body, resp.cut)
+    let json = match serde_json::from_slice::<Value>(&resp.body) {
+        Ok(json) => json,
+        Err(err) => return vec![not_json(resp, &err)],
     };
-    (failures, excerpt)
+    let mut failures = Vec::new();
+    for (path, jp, pred) in &e.expect_json {
+        let nodes = jp.query(&json).all();
+        let actual = match nodes.len() {
+            0 => None,
+            1 => Some(nodes[0].clone()),
+            _ => Some(Value::Array(nodes.into_iter().cloned().collect())),
+        };
+        for m in pred.judge(actual.as_ref(), vars) {
+            failures.push(to_mismatch(path, m));
+        }
+    }
+    failures
+}
+
+/// A body that JSON assertions cannot read, saying why.
+fn not_json(resp: &Response, err: &serde_json::Error) -> Mismatch {
+    Mismatch {
+        what: "body".into(),
+        expected: "JSON".into(),
+        actual: if resp.cut {
+            format!(
+                "a body cut at {} KiB, which is not whole JSON",
+                BODY_CAP / 1024
+            )
+        } else if resp.body.is_empty() {
+            "an empty body".into()
+        } else {
+            format!("invalid JSON ({err})")
+        },
+    }
+}
+
+/// `expect_body`: the body as text satisfies the predicate.
+fn body_mismatches(e: &HttpExpect, resp: &Response, vars: &Vars) -> Vec<Mismatch> {
+    let Some(pred) = &e.expect_body else {
+        return Vec::new();
+    };
+    let text = Value::String(String::from_utf8_lossy(&resp.body).into_owned());
+    pred.judge(Some(&text), vars)
+        .into_iter()
+        .map(|m| to_mismatch("body", m))
+        .collect()
+}
+
+/// `max_latency`: the answer came within it.
+fn latency_mismatch(e: &HttpExpect, took: Duration) -> Option<Mismatch> {
+    let max = e.max_latency?;
+    (took > max).then(|| Mismatch {
+        what: "latency".into(),
+        expected: format!("at most {}", humantime::format_duration(max)),
+        actual: format!("{} ms", took.as_millis()),
+    })
 }
 
 async fn fetch(

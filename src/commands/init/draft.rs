@@ -472,6 +472,18 @@ impl Draft {
 
     /// The file, with a comment on every decision.
     pub fn render(&self) -> String {
+        let mut o = self.render_header();
+        o += &self.render_environment();
+        for (name, m) in self.managed() {
+            o += &render_service(name, m);
+        }
+        o += &self.render_unmanaged();
+        o += &self.render_smoke();
+        o
+    }
+
+    /// The opening comment, `project`, `compose_files` and `[deploy]`.
+    fn render_header(&self) -> String {
         let mut o = String::new();
         let files: Vec<String> = self.compose_files.iter().map(|f| q(f)).collect();
         o += "# slipway.toml drafted by `slipway init` from the compose project.\n";
@@ -490,8 +502,12 @@ impl Draft {
             "keep_releases = 5",
             "succeeded releases whose images prune keeps",
         );
+        o
+    }
 
-        o += &format!("\n[environments.{}]\n", key(&self.env));
+    /// `[environments.ENV]`: `url` and `env_file` when found, else commented out.
+    fn render_environment(&self) -> String {
+        let mut o = format!("\n[environments.{}]\n", key(&self.env));
         o += &match &self.url {
             Some(u) => kv(
                 format!("url = {}", q(u)),
@@ -513,57 +529,27 @@ impl Draft {
             ),
         };
         o += &kv("# tag = \"latest\"", "deployed when --tag is not given");
+        o
+    }
 
-        for (name, m) in self.managed() {
-            o += &format!("\n[services.{}]\n", key(name));
-            o += &kv(
-                format!("# image = {}", q(&m.repo)),
-                "default: compose's image without its tag",
-            );
-            match &m.rollout {
-                RolloutDraft::StartFirst { replicas } => {
-                    o += &kv(
-                        "strategy = \"start-first\"",
-                        &format!("{replicas} replicas, rolled one by one, never fewer serving"),
-                    )
-                }
-                RolloutDraft::StartFirstPossible => {
-                    o += &kv(
-                        "# strategy = \"start-first\"",
-                        "zero downtime, if a proxy on a compose network sends it traffic",
-                    )
-                }
-                RolloutDraft::StopFirst => {}
-            }
-            match &m.health {
-                HealthDraft::ComposeHealthcheck => {
-                    o += &kv("health = \"container\"", "wait for its compose healthcheck")
-                }
-                HealthDraft::ImageHealthcheck => {
-                    o += &kv("health = \"container\"", "wait for its image's HEALTHCHECK")
-                }
-                HealthDraft::Http { url } => {
-                    o +=
-                        "# No HEALTHCHECK known: probe its published port (the path is a guess).\n";
-                    o += &format!("health = {{ http = {} }}\n", q(url));
-                }
-                HealthDraft::Auto => {
-                    o += "# No HEALTHCHECK known and no published port: healthy once running for\n";
-                    o += "# readiness_delay (or by its image's HEALTHCHECK). Or probe each new container:\n";
-                    o += "# health = { http = \"http://{container}:8080/health\" }\n";
-                }
-            }
-        }
-
+    /// The services slipway leaves alone, as a comment with each reason.
+    fn render_unmanaged(&self) -> String {
         let unmanaged: Vec<_> = self.unmanaged().collect();
-        if !unmanaged.is_empty() {
-            o += "\n# Not deployed by slipway (never restarted, re-pulled or pruned by it):\n";
-            for (name, why) in unmanaged {
-                let why = why.reason(name);
-                o += &format!("#   {name}: {why}\n");
-            }
+        if unmanaged.is_empty() {
+            return String::new();
         }
+        let mut o = "\n# Not deployed by slipway (never restarted, re-pulled or pruned by it):\n"
+            .to_string();
+        for (name, why) in unmanaged {
+            let why = why.reason(name);
+            o += &format!("#   {name}: {why}\n");
+        }
+        o
+    }
 
+    /// One `[[smoke]]` check per published HTTP port.
+    fn render_smoke(&self) -> String {
+        let mut o = String::new();
         if !self.smoke.is_empty() {
             o +=
                 "\n# One check per published HTTP port; add your own (JSON, exec, command, tcp).\n";
@@ -581,6 +567,55 @@ impl Draft {
             o += "\nexpect_status = 200\n";
         }
         o
+    }
+}
+
+/// `[services.NAME]`: image, strategy and health, each with why.
+fn render_service(name: &str, m: &Managed) -> String {
+    let mut o = format!("\n[services.{}]\n", key(name));
+    o += &kv(
+        format!("# image = {}", q(&m.repo)),
+        "default: compose's image without its tag",
+    );
+    match &m.rollout {
+        RolloutDraft::StartFirst { replicas } => {
+            o += &kv(
+                "strategy = \"start-first\"",
+                &format!("{replicas} replicas, rolled one by one, never fewer serving"),
+            )
+        }
+        RolloutDraft::StartFirstPossible => {
+            o += &kv(
+                "# strategy = \"start-first\"",
+                "zero downtime, if a proxy on a compose network sends it traffic",
+            )
+        }
+        RolloutDraft::StopFirst => {}
+    }
+    o += &render_health(&m.health);
+    o
+}
+
+/// The `health` line of a service, or why there is none.
+fn render_health(health: &HealthDraft) -> String {
+    match health {
+        HealthDraft::ComposeHealthcheck => {
+            kv("health = \"container\"", "wait for its compose healthcheck")
+        }
+        HealthDraft::ImageHealthcheck => {
+            kv("health = \"container\"", "wait for its image's HEALTHCHECK")
+        }
+        HealthDraft::Http { url } => format!(
+            "# No HEALTHCHECK known: probe its published port (the path is a guess).\n\
+             health = {{ http = {} }}\n",
+            q(url)
+        ),
+        HealthDraft::Auto => concat!(
+            "# No HEALTHCHECK known and no published port: healthy once running for\n",
+            "# readiness_delay (or by its image's HEALTHCHECK). Or probe each new container:\n",
+            "# health = { http = \"http://{container}:8080/health\" }\n",
+        )
+        .to_string(),
     }
 }
 

@@ -15,11 +15,11 @@ use crate::backend::compose::context::check_compose;
 use crate::cli::{Cli, InitArgs};
 use crate::config::names::check_name;
 use crate::config::Config;
-use crate::engine::compose::{self, Compose};
+use crate::engine::compose::{self, Compose, Model};
 use crate::engine::{exec, Docker};
 use crate::error::{Error, Result};
 use crate::output::Printer;
-use draft::Inputs;
+use draft::{Draft, Inputs};
 
 /// The files `docker compose` reads when given none, in its order of preference.
 const DEFAULT_FILES: &[&str] = &[
@@ -35,6 +35,7 @@ const OVERRIDE_FILES: &[&str] = &[
     "docker-compose.override.yml",
 ];
 
+/// Check the flags, read the compose project, draft, prove, write, report.
 pub async fn run(cli: &Cli, args: &InitArgs) -> Result<()> {
     let out = Printer::new(cli.json);
     let target = std::path::absolute(&cli.config).unwrap_or_else(|_| cli.config.clone());
@@ -51,27 +52,8 @@ pub async fn run(cli: &Cli, args: &InitArgs) -> Result<()> {
     if let Some(p) = &args.project {
         check_name("project", p).map_err(|m| Error::Usage(format!("--project: {m}")))?;
     }
-
-    check_compose().await?;
-    let cmd = Compose::config_of(&dir, &files, args.project.as_deref());
-    let output = exec::run(&cmd, Duration::from_secs(60))
-        .await
-        .map_err(|e| Error::Preflight(format!("cannot run `{}`: {e}", cmd.display())))?;
-    if !output.success() {
-        return Err(Error::Preflight(format!(
-            "compose cannot read the project ({}):\n{}",
-            files.join(", "),
-            output.tail()
-        )));
-    }
-    let model = compose::parse_model(&output.stdout).map_err(Error::Preflight)?;
-    let project = args
-        .project
-        .clone()
-        .or_else(|| model.name.clone())
-        .ok_or_else(|| Error::Usage("compose names no project: pass --project NAME".into()))?;
-    check_name("project", &project).map_err(|m| Error::Usage(format!("project: {m}")))?;
-
+    let model = read_model(&dir, &files, args.project.as_deref()).await?;
+    let project = project_name(args, &model)?;
     let image_healthchecks = image_healthchecks(&model, out).await;
     // `.env.staging` for `--env staging` (the seed's habit), else `.env`.
     let env_file = [format!(".env.{env}"), ".env".to_string()]
@@ -85,36 +67,99 @@ pub async fn run(cli: &Cli, args: &InitArgs) -> Result<()> {
         model: &model,
         image_healthchecks: &image_healthchecks,
     });
-    if d.managed().next().is_none() {
-        let why: Vec<String> = d
-            .unmanaged()
-            .map(|(n, u)| format!("    {n}: {}", u.reason(n)))
-            .collect();
-        return Err(Error::Usage(format!(
-            "no service in {} has an image from a registry for slipway to deploy; nothing was written:\n{}\n  hint: write slipway.toml by hand with a [services.NAME] table per service to deploy",
+    something_to_deploy(&d, &files)?;
+    write_loadable(&target, &d.render())?;
+    report(
+        out,
+        &Written {
+            target: &target,
+            project: &project,
+            env: &env,
+            files: &files,
+            draft: &d,
+        },
+    );
+    Ok(())
+}
+
+/// The project as compose resolves it (`docker compose config --format json`).
+async fn read_model(dir: &Path, files: &[String], project: Option<&str>) -> Result<Model> {
+    check_compose().await?;
+    let cmd = Compose::config_of(dir, files, project);
+    let output = exec::run(&cmd, Duration::from_secs(60))
+        .await
+        .map_err(|e| Error::Preflight(format!("cannot run `{}`: {e}", cmd.display())))?;
+    if !output.success() {
+        return Err(Error::Preflight(format!(
+            "compose cannot read the project ({}):\n{}",
             files.join(", "),
-            why.join("\n")
+            output.tail()
         )));
     }
-    let text = d.render();
+    compose::parse_model(&output.stdout).map_err(Error::Preflight)
+}
+
+/// `--project`, else the name compose gives the project; a valid name either way.
+fn project_name(args: &InitArgs, model: &Model) -> Result<String> {
+    let project = args
+        .project
+        .clone()
+        .or_else(|| model.name.clone())
+        .ok_or_else(|| Error::Usage("compose names no project: pass --project NAME".into()))?;
+    check_name("project", &project).map_err(|m| Error::Usage(format!("project: {m}")))?;
+    Ok(project)
+}
+
+/// A draft that deploys nothing is refused, each service's reason listed.
+fn something_to_deploy(d: &Draft, files: &[String]) -> Result<()> {
+    if d.managed().next().is_some() {
+        return Ok(());
+    }
+    let why: Vec<String> = d
+        .unmanaged()
+        .map(|(n, u)| format!("    {n}: {}", u.reason(n)))
+        .collect();
+    Err(Error::Usage(format!(
+        "no service in {} has an image from a registry for slipway to deploy; nothing was written:\n{}\n  hint: write slipway.toml by hand with a [services.NAME] table per service to deploy",
+        files.join(", "),
+        why.join("\n")
+    )))
+}
+
+/// Write the drafted text, once it is proven to load.
+fn write_loadable(target: &Path, text: &str) -> Result<()> {
     // What we write must load: `slipway check` runs the same parser.
-    Config::parse(&target, &text).map_err(|e| {
+    Config::parse(target, text).map_err(|e| {
         Error::env(format!(
             "the drafted config does not load ({e}); nothing was written. Please report this with your compose file"
         ))
     })?;
-    write_new(&target, &text)?;
+    write_new(target, text)
+}
 
+/// What `init` wrote, for the report.
+struct Written<'a> {
+    target: &'a Path,
+    project: &'a str,
+    env: &'a str,
+    files: &'a [String],
+    draft: &'a Draft,
+}
+
+/// The JSON object (with `--json`) and the human lines: what was written,
+/// which services it deploys and which it leaves.
+fn report(out: Printer, w: &Written) {
+    let d = w.draft;
     let managed: Vec<&String> = d.managed().map(|(n, _)| n).collect();
     let unmanaged: BTreeMap<&String, String> =
         d.unmanaged().map(|(n, u)| (n, u.reason(n))).collect();
     if out.json {
         out.json(&serde_json::json!({
-            "path": target,
-            "project": project,
-            "env": env,
+            "path": w.target,
+            "project": w.project,
+            "env": w.env,
             "url": d.url,
-            "compose_files": files,
+            "compose_files": w.files,
             "managed": managed,
             "unmanaged": unmanaged,
         }));
@@ -126,14 +171,13 @@ pub async fn run(cli: &Cli, args: &InitArgs) -> Result<()> {
             v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
         }
     };
-    out.line(format!("  ✓ wrote      {}", target.display()));
+    out.line(format!("  ✓ wrote      {}", w.target.display()));
     out.line(format!("    deploys    {}", list(managed)));
     out.line(format!(
         "    leaves     {} (the file says why)",
         list(unmanaged.keys().copied().collect())
     ));
     out.line("  next: review it, then `slipway check`");
-    Ok(())
 }
 
 fn exists(path: &Path) -> Error {
