@@ -13,6 +13,7 @@ pub mod names;
 pub mod notify;
 pub mod predicate;
 mod raw;
+pub mod remote;
 pub mod schema;
 mod smoke;
 mod spanned;
@@ -71,6 +72,8 @@ pub struct Environment {
     pub max_parallel: usize,
     /// Smoke checks in flight at once; 0 = no limit.
     pub smoke_concurrency: usize,
+    /// `host = "ssh://…"`: the environment lives on that host (see `crate::remote`).
+    pub remote: Option<remote::Remote>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -354,13 +357,24 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
     };
 
     let defaults = raw.deploy.unwrap_or_default();
-    for (key, v) in [("url", &defaults.url), ("env_file", &defaults.env_file)] {
+    for (key, v) in [
+        ("url", &defaults.url),
+        ("env_file", &defaults.env_file),
+        ("host", &defaults.host),
+        ("dir", &defaults.dir),
+    ] {
         if let Some(v) = v {
             return src.err(
                 v.span(),
                 format!("deploy.{key}: set {key} per environment, in [environments.NAME]"),
             );
         }
+    }
+    if let Some(v) = &defaults.ssh {
+        return src.err(
+            v.span(),
+            "deploy.ssh: write [ssh] at the top level, or [environments.NAME.ssh]",
+        );
     }
     if raw.environments.is_empty() {
         return src.err(
@@ -372,7 +386,17 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
     for (name, knobs) in &raw.environments {
         names::check_name("environment", name.get_ref())
             .or_else(|m| src.err(name.span(), format!("environments: {m}")))?;
-        let env = resolve_env(src, name.get_ref(), knobs, &defaults)?;
+        let mut env = resolve_env(src, name.get_ref(), knobs, &defaults)?;
+        env.remote = remote::build(
+            src,
+            &dir,
+            raw.project.get_ref(),
+            name.get_ref(),
+            knobs.host.as_ref(),
+            knobs.dir.as_ref(),
+            raw.ssh.as_ref(),
+            knobs.ssh.as_ref(),
+        )?;
         environments.insert(name.get_ref().clone(), env);
     }
 
@@ -615,6 +639,7 @@ fn resolve_env(src: &Source, name: &str, env: &RawKnobs, d: &RawKnobs) -> Result
             8,
             0,
         )?,
+        remote: None,
     })
 }
 

@@ -16,6 +16,7 @@ mod metrics;
 mod notify;
 mod probes;
 mod proxies;
+mod remote;
 mod rollback;
 mod safety;
 mod signals;
