@@ -205,8 +205,9 @@ pub fn relay_output() -> Relay {
         let mut p = [0i32; 2];
         // SAFETY: plain fd calls on our own descriptors.
         let ok = unsafe {
-            libc::pipe(p.as_mut_ptr()) == 0 && {
-                let saved = libc::dup(fd);
+            // CLOEXEC: the programs the run starts must not hold the relay open.
+            libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) == 0 && {
+                let saved = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3);
                 saved >= 0 && libc::dup2(p[1], fd) >= 0 && libc::close(p[1]) == 0 && {
                     let read = p[0];
                     threads.push((

@@ -31,6 +31,7 @@ fn hosts_sh(args: &[&str]) -> (bool, String) {
 /// One real host for one test; taken down on drop.
 struct Host {
     name: String,
+    addr: String,
 }
 
 impl Host {
@@ -39,7 +40,12 @@ impl Host {
         let name = format!("{test}{}", std::process::id() % 10_000);
         let (ok, out) = hosts_sh(&["up", &name]);
         assert!(ok, "hosts.sh up {name}: {out}");
-        Host { name }
+        let addr = out
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .expect("address")
+            .to_string();
+        Host { name, addr }
     }
 
     /// Run `cmd` on the host over SSH (as a user would); (success, stdout).
@@ -93,8 +99,20 @@ impl Drop for Host {
 /// The loopback registry the main engine pushes to (its store is mirrored
 /// on the hosts' network by each test).
 fn registry() -> &'static Registry {
-    static R: OnceLock<Registry> = OnceLock::new();
-    R.get_or_init(|| Registry::start().expect("registry"))
+    static R: OnceLock<&'static Registry> = OnceLock::new();
+    R.get_or_init(|| {
+        // Started from a thread that never ends: the registry dies with the
+        // thread that started it (PR_SET_PDEATHSIG), not with a test's.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let r: &'static Registry = Box::leak(Box::new(Registry::start().expect("registry")));
+            let _ = tx.send(r);
+            loop {
+                std::thread::park();
+            }
+        });
+        rx.recv().expect("registry")
+    })
 }
 
 const SECRET: &str = "s3cr3t-env-value-5c1f";
@@ -382,7 +400,16 @@ fn remote_connection_problems_exit_2_and_change_nothing() {
         .status()
         .expect("ssh-keygen");
     assert!(made.success());
-    r.ssh_table = format!("config = \"{HOSTS_DIR}/ssh_config\"\nidentity_file = \"other_key\"\n");
+    // Its own ssh_config: the lab's one names the lab's key for every host.
+    std::fs::write(
+        r.dir.path().join("ssh_config"),
+        format!(
+            "Host {}\n  HostName {}\n  User root\n  UserKnownHostsFile {HOSTS_DIR}/known_hosts\n",
+            r.host.name, r.host.addr
+        ),
+    )
+    .expect("ssh_config");
+    r.ssh_table = "config = \"ssh_config\"\nidentity_file = \"other_key\"\n".into();
     r.write(r.dir.path(), true);
     let run = r.slipway(&["deploy", "--tag", "v2"]);
     refused(&r, &run, "identity_file", &api);
