@@ -578,3 +578,59 @@ fn remote_cut_ssh_session_leaves_the_host_to_roll_back() {
         }
     });
 }
+
+/// The host's own slipway SIGKILLed mid-run: the kernel frees its lock, its
+/// journal says unfinished, so the next deploy (from any runner) refuses
+/// until `recover`, which puts the host back on v1.
+#[cfg(feature = "failpoints")]
+#[test]
+fn remote_killed_host_run_needs_recover() {
+    let r = Remote::new("ragent");
+    deployed_v1(&r);
+    let v1 = r.api();
+    r.publish_good("v2");
+    let mut run = r
+        .command(r.dir.path(), &["deploy", "--tag", "v2"])
+        .env("SLIPWAY_PAUSE", "pin:after")
+        .env("SLIPWAY_RESUME", r.dir.path().join("resume"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = run.stderr.take().expect("stderr");
+    let reader = wait_for_line(stderr, "failpoint pin:after: paused");
+    // This test's agent on the host, found by its own project folder.
+    let (_, ps) = r.host.ssh("ps -eo pid=,args=");
+    let marker = format!("--config {}/slipway.toml", r.host_dir().display());
+    let pid = ps
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| {
+            w.len() > 1
+                && w[1].contains("/.cache/slipway/bin/slipway-")
+                && w.join(" ").contains(&marker)
+        })
+        .map(|w| w[0])
+        .expect("the agent on the host")
+        .to_string();
+    let (ok, _) = r.host.ssh(&format!("kill -9 {pid}"));
+    assert!(ok);
+    let status = run.wait().expect("wait");
+    let _ = reader.join();
+    assert_eq!(status.code(), Some(3));
+
+    let other = tempfile::tempdir().expect("tempdir");
+    r.write(other.path(), true);
+    let refused = r.slipway_in(other.path(), &["deploy", "--tag", "v2"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("slipway recover"),
+        "{}",
+        refused.stderr
+    );
+    let recover = r.slipway_in(other.path(), &["recover"]);
+    assert_eq!(recover.code, 0, "{}", recover.stderr);
+    assert_eq!(r.api(), v1);
+    let again = r.slipway_in(other.path(), &["deploy", "--tag", "v2"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+}
