@@ -51,13 +51,12 @@ pub fn shell_dir(dir: &str) -> String {
     }
 }
 
-/// One round trip: the host's architecture, and whether our binary is there.
+/// One round trip: the host's architecture, and whether our binary is there
+/// (named by its checksum, verified before it was moved into place, so its
+/// presence is enough: no re-hash of a large file on every run).
 pub fn probe_script(sha: &str) -> String {
     let bin = remote_bin(sha);
-    format!(
-        "uname -m; if [ -x {bin} ] && [ \"$(sha256sum {bin} | cut -d' ' -f1)\" = {sha} ]; \
-         then echo present; else echo missing; fi"
-    )
+    format!("uname -m; if [ -x {bin} ]; then echo present; else echo missing; fi")
 }
 
 /// Store the binary on stdin under its checksum, verified before it is used.

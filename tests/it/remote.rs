@@ -634,3 +634,95 @@ fn remote_killed_host_run_needs_recover() {
     let again = r.slipway_in(other.path(), &["deploy", "--tag", "v2"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
 }
+
+/// Not a test: deploy wall time of one small stack, local vs over SSH, and
+/// the SSH connections a remote deploy opens (sshd's "Accepted" log lines).
+/// Run with scripts/bench-remote.sh.
+#[test]
+#[ignore = "benchmark, run by scripts/bench-remote.sh"]
+fn remote_bench_local_vs_ssh() {
+    let r = Remote::new("rbench");
+    for tag in ["v1", "v2"] {
+        r.publish_good(tag);
+    }
+    // The same stack on the local engine: images from the loopback registry.
+    let local = tempfile::tempdir().expect("tempdir");
+    let port = fixture::free_port().expect("port");
+    r.write(local.path(), true);
+    let compose = std::fs::read_to_string(local.path().join("docker-compose.yml"))
+        .expect("compose")
+        .replace(&r.mirror.addr, &registry().addr)
+        .replace("127.0.0.1:8080:8080", &format!("127.0.0.1:{port}:8080"));
+    std::fs::write(local.path().join("docker-compose.yml"), compose).expect("compose");
+    let config = std::fs::read_to_string(local.path().join("slipway.toml"))
+        .expect("config")
+        .replace(
+            &format!("project = \"{}\"", r.name),
+            &format!("project = \"{}-local\"", r.name),
+        )
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+    let config: String = config
+        .lines()
+        .filter(|l| {
+            !l.starts_with("host =") && !l.starts_with("dir =") && !l.starts_with("config =")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace("[environments.test.ssh]\n", "");
+    std::fs::write(local.path().join("slipway.toml"), config).expect("config");
+
+    let rounds = 4;
+    let time = |dir: &Path, tag: &str| {
+        let started = Instant::now();
+        let run = r.slipway_in(dir, &["deploy", "--tag", tag]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        started.elapsed().as_secs_f64()
+    };
+    let accepted = || {
+        std::fs::read_to_string(format!("{HOSTS_DIR}/{}/sshd.log", r.host.name))
+            .unwrap_or_default()
+            .matches("Accepted publickey")
+            .count()
+    };
+    let mut local_times = Vec::new();
+    for i in 0..rounds {
+        local_times.push(time(local.path(), ["v1", "v2"][i % 2]));
+    }
+    let before = accepted();
+    let first_remote = time(r.dir.path(), "v1");
+    let first_conns = accepted() - before;
+    let mut remote_times = Vec::new();
+    let before = accepted();
+    for i in 1..=rounds {
+        remote_times.push(time(r.dir.path(), ["v1", "v2"][i % 2]));
+    }
+    let conns = accepted() - before;
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    println!(
+        "BENCH local deploy: median {:.2} s over {rounds} ({local_times:.2?})",
+        median(&mut local_times.clone())
+    );
+    println!(
+        "BENCH remote deploy (ssh): first {first_remote:.2} s (ships the binary unless the host has it; {first_conns} SSH connection(s)), \
+         then median {:.2} s over {rounds} ({remote_times:.2?})",
+        median(&mut remote_times.clone())
+    );
+    println!(
+        "BENCH SSH connections per remote deploy: {:.1} ({conns} over {rounds} deploys)",
+        conns as f64 / rounds as f64
+    );
+    let _ = Command::new("docker")
+        .args([
+            "compose",
+            "--project-name",
+            &format!("{}-local", r.name),
+            "down",
+            "--timeout",
+            "1",
+        ])
+        .current_dir(local.path())
+        .output();
+}
