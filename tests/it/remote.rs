@@ -726,3 +726,27 @@ fn remote_bench_local_vs_ssh() {
         .current_dir(local.path())
         .output();
 }
+
+/// The network to the host dropped mid-rollout (its link down, nothing
+/// closed cleanly): the controller gives up after its keepalives (exit 3),
+/// the host misses the heartbeat and rolls back on its own.
+#[cfg(feature = "failpoints")]
+#[test]
+fn remote_dropped_link_leaves_the_host_to_roll_back() {
+    controller_lost("rlink", Some(3), |r, _| {
+        let link = format!("p-{}", r.host.name);
+        let set = move |state: &str| {
+            Command::new("ip")
+                .args(["-n", "slw-sw", "link", "set", &link, state])
+                .status()
+                .expect("ip link")
+                .success()
+        };
+        assert!(set("down"), "link down");
+        // Back after the host's heartbeat timeout (30 s), so the test can look.
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(40));
+            assert!(set("up"), "link up");
+        });
+    });
+}
