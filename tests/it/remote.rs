@@ -346,6 +346,15 @@ fn remote_deploys_keep_state_on_the_host_and_secrets_out_of_output() {
         .host
         .ssh(&format!("stat -c %a {}/.env", r.host_dir().display()));
     assert_eq!(mode, "600");
+
+    // The other commands forward the same way.
+    for args in [&["check"][..], &["smoke"], &["prune", "--dry-run"]] {
+        let run = r.slipway(args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+    }
+    let back = r.slipway(&["rollback"]);
+    assert_eq!(back.code, 0, "rollback: {}", back.stderr);
+    assert_eq!(r.api(), v1, "rolled back on the host by image ID");
 }
 
 #[test]
