@@ -3,7 +3,7 @@
 circles in the module graph (module A uses module B and B, through any path,
 uses A). Reads src/ as text: a `fn` runs from its signature to the brace
 that closes its body; a module uses another when it names `crate::x::y` or
-`super::y` in a `use` or a path. Test modules (`mod tests`) are left out.
+`super::y` in a `use` or a path (comments aside). Test modules (`mod tests`) are left out.
 
     python3 scripts/code_shape.py [--top N] [--depth D]
 
@@ -71,6 +71,8 @@ def functions(text):
 
 
 def uses(mod, text):
+    # Paths named in comments (docs pointing at a module) are no dependency.
+    text = re.sub(r"//[^\n]*", "", text)
     deps = set()
     parent = mod.rsplit("::", 1)[0] if "::" in mod else "crate"
     for m in re.finditer(r"\bcrate::([a-z_][a-z0-9_]*)(?:::([a-z_][a-z0-9_]*))?", text):

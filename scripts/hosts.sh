@@ -155,7 +155,7 @@ up_one() {
     # Not `ip netns exec`: it remounts /sys and the cgroup v1 mounts vanish
     # (dockerd then fails with "Devices cgroup isn't mounted").
     nsenter --net="/run/netns/$n" unshare --mount --uts --propagation private \
-        bash -s "$name" "$d" "$idx" >"$d/enter.log" 2>&1 <<'INNER'
+        bash -s "$name" "$d" "$idx" >"$d/enter.log" 2>&1 9>&- <<'INNER'
 set -eu
 name="$1"; d="$2"; idx="$3"
 mount --rbind /sys/fs/cgroup "$d/cg"
@@ -238,6 +238,13 @@ remove_switch_if_unused() {
 
 cmd="${1:-}"
 shift || true
+# Tests bring hosts up and down concurrently: one change at a time (the
+# switch, the index and the client files are shared). The lock file sits
+# beside $DIR because `down` removes $DIR.
+if [ "$cmd" = up ] || [ "$cmd" = down ]; then
+    exec 9>"$DIR.lock"
+    flock 9
+fi
 case "$cmd" in
 up)
     [ $# -gt 0 ] || die "usage: hosts.sh up NAME..."

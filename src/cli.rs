@@ -33,6 +33,9 @@ pub struct Cli {
     /// After deploy, rollback or recover, write Prometheus textfile-collector metrics here (a `.prom` file).
     #[arg(long, global = true, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
+    /// Run as the host's end of a remote run (started by the controller over SSH).
+    #[arg(long, global = true, hide = true)]
+    pub agent: bool,
     #[command(subcommand)]
     pub command: Command,
 }

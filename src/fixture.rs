@@ -376,6 +376,8 @@ expect_json = {{ "$.status" = "ok" }}
 pub struct Registry {
     child: Child,
     dir: PathBuf,
+    /// A mirror leaves the store to the registry that made it.
+    owns_dir: bool,
     /// `127.0.0.1:PORT`
     pub addr: String,
 }
@@ -389,24 +391,36 @@ pub fn free_port() -> Result<u16> {
 
 impl Registry {
     pub fn start() -> Result<Registry> {
+        let dir = std::env::temp_dir().join(format!("slipway-registry-{}", nonce()));
+        Registry::serve(dir, "127.0.0.1")
+    }
+
+    /// A second registry serving this one's store on `ip` (e.g. the test
+    /// hosts' network), for pulls: what is pushed here is there at once.
+    pub fn mirror(&self, ip: &str) -> Result<Registry> {
+        let mut m = Registry::serve(self.dir.clone(), ip)?;
+        m.owns_dir = false;
+        Ok(m)
+    }
+
+    fn serve(dir: PathBuf, ip: &str) -> Result<Registry> {
         let bin = ["/usr/bin/docker-registry", "/usr/sbin/docker-registry"]
             .into_iter()
             .find(|p| Path::new(p).exists())
             .unwrap_or("docker-registry");
-        let dir = std::env::temp_dir().join(format!("slipway-registry-{}", nonce()));
         std::fs::create_dir_all(dir.join("store"))
             .map_err(|e| Error::env(format!("registry dir: {e}")))?;
         let port = free_port()?;
-        let addr = format!("127.0.0.1:{port}");
+        let addr = format!("{ip}:{port}");
         let config = format!(
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: slipway-fixture-registry\n",
             dir.join("store").display()
         );
-        let config_path = dir.join("config.yml");
+        let config_path = dir.join(format!("config-{port}.yml"));
         std::fs::File::create(&config_path)
             .and_then(|mut f| f.write_all(config.as_bytes()))
             .map_err(|e| Error::env(format!("registry config: {e}")))?;
-        let log = std::fs::File::create(dir.join("registry.log"))
+        let log = std::fs::File::create(dir.join(format!("registry-{port}.log")))
             .map_err(|e| Error::env(format!("registry log: {e}")))?;
         let mut cmd = Command::new(bin);
         cmd.arg("serve")
@@ -427,7 +441,12 @@ impl Registry {
                 "cannot start {bin}: {e}\n  hint: run scripts/setup.sh (installs Debian's docker-registry)"
             ))
         })?;
-        let registry = Registry { child, dir, addr };
+        let registry = Registry {
+            child,
+            dir,
+            addr,
+            owns_dir: true,
+        };
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if std::net::TcpStream::connect(&registry.addr).is_ok() {
@@ -446,6 +465,8 @@ impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.owns_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

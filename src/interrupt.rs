@@ -84,6 +84,14 @@ pub fn install() {
     });
 }
 
+/// The operator's stop from elsewhere than a signal (a remote run's
+/// controller gone): the same path as a first SIGTERM.
+pub fn stop(reason: &str) {
+    if first_signal(reason) {
+        eprintln!("\n{reason}: stopping at the next safe point and rolling back");
+    }
+}
+
 /// Record a signal; true if it is the first. The journal row is written
 /// before this returns, so a second signal cannot exit before it exists.
 fn first_signal(name: &str) -> bool {

@@ -23,6 +23,7 @@ pub mod notify;
 pub mod output;
 pub mod pipeline;
 pub mod probe;
+pub mod remote;
 pub mod settings;
 pub mod state;
 pub mod suggest;
@@ -46,6 +47,19 @@ pub fn run() -> ExitCode {
         }
     };
     let out = Printer::new(cli.json);
+    // The host's end of a remote run: the controller's variables first,
+    // before any thread; output that survives the controller going away.
+    let _relay = if cli.agent {
+        if let Err(e) = remote::agent::receive_hello() {
+            eprintln!("error: {e}");
+            return ExitCode::from(e.exit() as u8);
+        }
+        let relay = remote::agent::relay_output();
+        remote::agent::watch_controller();
+        Some(relay)
+    } else {
+        None
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -56,8 +70,14 @@ pub fn run() -> ExitCode {
             return ExitCode::from(Exit::Usage as u8);
         }
     };
-    match runtime.block_on(dispatch(&cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let result = runtime.block_on(async {
+        match remote::intercept(&cli).await? {
+            Some(code) => Ok(code),
+            None => dispatch(&cli).await.map(|()| 0),
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
             if out.json

@@ -13,6 +13,7 @@ pub mod names;
 pub mod notify;
 pub mod predicate;
 mod raw;
+pub mod remote;
 pub mod schema;
 mod smoke;
 mod spanned;
@@ -71,6 +72,8 @@ pub struct Environment {
     pub max_parallel: usize,
     /// Smoke checks in flight at once; 0 = no limit.
     pub smoke_concurrency: usize,
+    /// `host = "ssh://…"`: the environment lives on that host (see `crate::remote`).
+    pub remote: Option<remote::Remote>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,7 +347,14 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
         .or_else(|m| src.err(raw.project.span(), format!("project: {m}")))?;
     let compose_files = compose_files(src, raw.compose_files.as_ref())?;
     let defaults = raw.deploy.unwrap_or_default();
-    let environments = environments(src, &raw.environments, &defaults)?;
+    let environments = environments(
+        src,
+        &raw.environments,
+        &defaults,
+        &dir,
+        raw.project.get_ref(),
+        raw.ssh.as_ref(),
+    )?;
     let services = services(src, &raw.services)?;
     let (pre_traffic, smoke) = smoke_checks(src, &raw.smoke, &services)?;
     let env_names: Vec<&str> = environments.keys().map(String::as_str).collect();
@@ -392,14 +402,28 @@ fn environments(
     src: &Source,
     raw: &BTreeMap<S<String>, RawKnobs>,
     defaults: &RawKnobs,
+    dir: &Path,
+    project: &str,
+    ssh: Option<&remote::RawSsh>,
 ) -> Result<BTreeMap<String, Environment>> {
-    for (key, v) in [("url", &defaults.url), ("env_file", &defaults.env_file)] {
+    for (key, v) in [
+        ("url", &defaults.url),
+        ("env_file", &defaults.env_file),
+        ("host", &defaults.host),
+        ("dir", &defaults.dir),
+    ] {
         if let Some(v) = v {
             return src.err(
                 v.span(),
                 format!("deploy.{key}: set {key} per environment, in [environments.NAME]"),
             );
         }
+    }
+    if let Some(v) = &defaults.ssh {
+        return src.err(
+            v.span(),
+            "deploy.ssh: write [ssh] at the top level, or [environments.NAME.ssh]",
+        );
     }
     if raw.is_empty() {
         return src.err(
@@ -411,7 +435,17 @@ fn environments(
     for (name, knobs) in raw {
         names::check_name("environment", name.get_ref())
             .or_else(|m| src.err(name.span(), format!("environments: {m}")))?;
-        let env = resolve_env(src, name.get_ref(), knobs, defaults)?;
+        let mut env = resolve_env(src, name.get_ref(), knobs, defaults)?;
+        env.remote = remote::build(
+            src,
+            dir,
+            project,
+            name.get_ref(),
+            knobs.host.as_ref(),
+            knobs.dir.as_ref(),
+            ssh,
+            knobs.ssh.as_ref(),
+        )?;
         environments.insert(name.get_ref().clone(), env);
     }
     Ok(environments)
@@ -652,6 +686,7 @@ fn resolve_env(src: &Source, name: &str, env: &RawKnobs, d: &RawKnobs) -> Result
         rollback_tag,
         max_parallel: k.count("max_parallel", |k| &k.max_parallel, 0, 0)?,
         smoke_concurrency: k.count("smoke_concurrency", |k| &k.smoke_concurrency, 8, 0)?,
+        remote: None,
     })
 }
 

@@ -69,6 +69,9 @@ pub struct RawConfig {
     pub env_rules: Option<super::env_rules::RawEnvRules>,
     #[serde(default)]
     pub metrics: Option<RawMetrics>,
+    /// How to reach remote hosts (`host = "ssh://…"`); an environment's own `[environments.NAME.ssh]` overrides it key by key.
+    #[serde(default)]
+    pub ssh: Option<super::remote::RawSsh>,
 }
 
 /// `[metrics]`: where to write Prometheus textfile-collector metrics.
@@ -89,6 +92,12 @@ pub struct RawKnobs {
     pub url: Option<S<String>>,
     /// Env file given to compose and checked by `slipway check` (environments only).
     pub env_file: Option<S<String>>,
+    /// A remote host, `ssh://[user@]host[:port]` (environments only; default: the local engine).
+    pub host: Option<S<String>>,
+    /// The project folder on the remote host (environments only; default `~/.slipway/PROJECT/ENV`).
+    pub dir: Option<S<String>>,
+    /// `[ssh]` options for this environment's host (environments only).
+    pub ssh: Option<S<super::remote::RawSsh>>,
     /// Tag deployed when `--tag` is not given (default "latest").
     pub tag: Option<S<String>>,
     /// How long services may take to become healthy (default "100s").

@@ -133,22 +133,70 @@ pub fn kill_all() {
 
 /// Run `cmd`, killing its whole process group after `timeout`.
 pub async fn run(cmd: &Cmd, timeout: Duration) -> std::io::Result<Output> {
+    run_input(cmd, None, timeout).await
+}
+
+/// `cmd` as a tokio command: no shell, its own process group, killed with us.
+fn command(cmd: &Cmd) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(&cmd.program);
     command
         .args(&cmd.args)
         .envs(cmd.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
     if let Some(dir) = &cmd.cwd {
         command.current_dir(dir);
     }
+    command
+}
+
+/// Start `cmd` with stdin piped and stdout/stderr shared with slipway's own
+/// (a remote run streamed through); it dies with the thread that started it
+/// (PR_SET_PDEATHSIG), so a SIGKILLed slipway leaves no child behind.
+pub fn spawn_attached(
+    cmd: &Cmd,
+    stdout: Stdio,
+    stderr: Stdio,
+) -> std::io::Result<tokio::process::Child> {
+    let mut command = command(cmd);
+    command.stdin(Stdio::piped()).stdout(stdout).stderr(stderr);
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    command.spawn()
+}
+
+/// [`run`] with `input` written to the child's stdin (then closed): content
+/// that must never appear on a command line, such as an env file.
+pub async fn run_input(
+    cmd: &Cmd,
+    input: Option<Vec<u8>>,
+    timeout: Duration,
+) -> std::io::Result<Output> {
+    let mut command = command(cmd);
+    command
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let started = std::time::Instant::now();
     let mut child = command.spawn()?;
     let pid = child.id();
     let _running = pid.map(Running::register);
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            // A child that exits early closes the pipe: its exit code says why.
+            let _ = stdin.write_all(&input).await;
+        });
+    }
     let out = child.stdout.take().map(|o| tokio::spawn(read_capped(o)));
     let err = child.stderr.take().map(|e| tokio::spawn(read_capped(e)));
     let (code, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {

@@ -17,6 +17,7 @@ mod metrics;
 mod notify;
 mod probes;
 mod proxies;
+mod remote;
 mod rollback;
 mod safety;
 mod signals;
