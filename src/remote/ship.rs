@@ -69,10 +69,20 @@ pub fn upload_script(sha: &str) -> String {
     )
 }
 
-/// Unpack the project files (tar on stdin) into `dir`, owner-only.
-pub fn unpack_script(dir: &str) -> String {
+/// Unpack the project files (tar on stdin) into `dir`, owner-only, while
+/// holding the environment's lock (`.slipway/<env>.lock`, the flock the
+/// host's run takes; opened without truncating its holder record). A run
+/// holding it reads these compose files for its rollout and its way back,
+/// so they are never rewritten under it: then the files are left as they
+/// are (the host's run says who holds the lock) after waiting up to
+/// `wait_s` seconds (`--wait`).
+pub fn unpack_script(dir: &str, env: &str, wait_s: u64) -> String {
     let d = shell_dir(dir);
-    format!("set -e; umask 077; mkdir -p {d}; tar -x -f - -C {d} --no-same-owner")
+    let lock = format!("{d}/.slipway/{}", quote(&format!("{env}.lock")));
+    format!(
+        "set -e; umask 077; mkdir -p {d}/.slipway; : >> {lock}; exec 9< {lock}; \
+         if flock -w {wait_s} 9; then tar -x -f - -C {d} --no-same-owner; else cat > /dev/null; fi"
+    )
 }
 
 /// Whether `uname -m` on the host runs a binary built for `arch` (Rust's name).
@@ -151,6 +161,19 @@ mod tests {
         assert_eq!(quote(""), "''");
         assert_eq!(shell_dir("~/apps/a b"), "\"$HOME\"/'apps/a b'");
         assert_eq!(shell_dir("/srv/app"), "/srv/app");
+    }
+
+    #[test]
+    fn files_are_unpacked_only_under_the_environments_lock() {
+        let script = unpack_script("~/app", "prod", 30);
+        assert!(
+            script.contains(
+                ": >> \"$HOME\"/app/.slipway/prod.lock; exec 9< \"$HOME\"/app/.slipway/prod.lock"
+            ),
+            "{script}"
+        );
+        assert!(script.contains("if flock -w 30 9; then tar -x"), "{script}");
+        assert!(script.contains("else cat > /dev/null; fi"), "{script}");
     }
 
     #[test]

@@ -466,8 +466,17 @@ fn remote_two_controllers_one_gets_exit_4() {
     // A second runner, its own checkout, same host.
     let other = tempfile::tempdir().expect("tempdir");
     r.write(other.path(), true);
+    // Its compose file differs: it must not replace the one the first run
+    // reads for its rollout and its way back.
+    let compose = other.path().join("docker-compose.yml");
+    let mut text = std::fs::read_to_string(&compose).expect("compose");
+    text.push_str("# the second runner's copy\n");
+    std::fs::write(&compose, text).expect("compose");
     let second = r.slipway_in(other.path(), &["deploy", "--tag", "v2"]);
     assert_eq!(second.code, 4, "{}", second.stderr);
+    let on_host =
+        std::fs::read_to_string(r.host_dir().join("docker-compose.yml")).expect("host compose");
+    assert!(!on_host.contains("second runner"), "{on_host}");
     std::fs::write(&resume, "").expect("resume");
     let status = first.wait().expect("wait");
     drop(seen);
