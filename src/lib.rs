@@ -70,12 +70,7 @@ pub fn run() -> ExitCode {
             return ExitCode::from(Exit::Usage as u8);
         }
     };
-    let result = runtime.block_on(async {
-        match remote::intercept(&cli).await? {
-            Some(code) => Ok(code),
-            None => dispatch(&cli).await.map(|()| 0),
-        }
-    });
+    let result = runtime.block_on(dispatch(&cli));
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -99,28 +94,44 @@ pub fn run() -> ExitCode {
     }
 }
 
-async fn dispatch(cli: &Cli) -> Result<()> {
-    let settings = || Settings::resolve(cli);
-    match &cli.command {
+/// Commands without an environment run at once; the others resolve their
+/// settings once, then run on the environment's host (`remote`) or here.
+async fn dispatch(cli: &Cli) -> Result<u8> {
+    let settings = match &cli.command {
         Command::Demo { keep, clean } => {
-            commands::demo::run(Printer::new(cli.json), *keep, *clean).await
+            return commands::demo::run(Printer::new(cli.json), *keep, *clean)
+                .await
+                .map(|()| 0)
         }
-        Command::Completions { shell } => commands::completions::completions(*shell),
-        Command::Man => commands::completions::man(),
-        Command::Init(args) => commands::init::run(cli, args).await,
-        Command::Deploy(args) => commands::deploy::run(settings()?, args).await,
-        Command::Rollback(args) => commands::rollback::run(settings()?, args).await,
-        Command::Status => commands::status::run(settings()?).await,
-        Command::History { limit } => commands::history::run(settings()?, *limit),
+        Command::Completions { shell } => {
+            return commands::completions::completions(*shell).map(|()| 0)
+        }
+        Command::Man => return commands::completions::man().map(|()| 0),
+        Command::Init(args) => return commands::init::run(cli, args).await.map(|()| 0),
+        _ => Settings::resolve(cli)?,
+    };
+    if let Some(code) = remote::intercept(cli, &settings).await? {
+        return Ok(code);
+    }
+    match &cli.command {
+        Command::Deploy(args) => commands::deploy::run(settings, args).await,
+        Command::Rollback(args) => commands::rollback::run(settings, args).await,
+        Command::Status => commands::status::run(settings).await,
+        Command::History { limit } => commands::history::run(settings, *limit),
         Command::Smoke { url, junit } => {
-            commands::smoke::run(settings()?, url.clone(), junit.clone()).await
+            commands::smoke::run(settings, url.clone(), junit.clone()).await
         }
-        Command::Check => commands::check::run(settings()?).await,
-        Command::Logs(args) => commands::logs::run(settings()?, args).await,
-        Command::Recover => commands::recover::run(settings()?).await,
-        Command::Prune { dry_run } => commands::prune::run(settings()?, *dry_run).await,
+        Command::Check => commands::check::run(settings).await,
+        Command::Logs(args) => commands::logs::run(settings, args).await,
+        Command::Recover => commands::recover::run(settings).await,
+        Command::Prune { dry_run } => commands::prune::run(settings, *dry_run).await,
         Command::Notify {
             action: cli::NotifyAction::Test(args),
-        } => commands::notify::test(settings()?, args).await,
+        } => commands::notify::test(settings, args).await,
+        // Returned above, before settings.
+        Command::Demo { .. } | Command::Completions { .. } | Command::Man | Command::Init(_) => {
+            Ok(())
+        }
     }
+    .map(|()| 0)
 }

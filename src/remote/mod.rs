@@ -19,30 +19,33 @@ use crate::error::{Error, Result};
 use crate::settings::{self, Settings};
 
 /// Run the command on the environment's host if it has one: `Some(exit
-/// code)`; `None` when it runs here (a local environment, a command that
-/// needs no environment, or this process is the host's agent).
-pub async fn intercept(cli: &Cli) -> Result<Option<u8>> {
+/// code)`; `None` when it runs here (a local environment, or this process is
+/// the host's agent).
+pub async fn intercept(cli: &Cli, settings: &Settings) -> Result<Option<u8>> {
     if cli.agent {
         return Ok(None);
     }
-    let uploads_env_file = match &cli.command {
-        Command::Init(_) | Command::Demo { .. } | Command::Completions { .. } | Command::Man => {
-            return Ok(None)
-        }
-        // Reading commands work from a checkout without the env file (another CI runner).
-        Command::Status | Command::History { .. } => false,
-        _ => true,
-    };
-    let settings = Settings::resolve(cli)?;
     let Some(remote) = settings.env.remote.clone() else {
         return Ok(None);
     };
-    forward(&settings, &remote, uploads_env_file)
+    let (uploads_env_file, wait) = match &cli.command {
+        // Reading commands work from a checkout without the env file (another CI runner).
+        Command::Status | Command::History { .. } => (false, None),
+        Command::Deploy(a) => (true, a.wait),
+        Command::Rollback(a) => (true, a.wait),
+        _ => (true, None),
+    };
+    forward(settings, &remote, uploads_env_file, wait)
         .await
         .map(Some)
 }
 
-async fn forward(s: &Settings, r: &Remote, with_env_file: bool) -> Result<u8> {
+async fn forward(
+    s: &Settings,
+    r: &Remote,
+    with_env_file: bool,
+    wait: Option<std::time::Duration>,
+) -> Result<u8> {
     let env = &s.env.name;
     // Everything that can be refused here is, before any connection.
     let bundle = ship::bundle(&s.config, &s.env, with_env_file)?;
@@ -82,7 +85,10 @@ async fn forward(s: &Settings, r: &Remote, with_env_file: bool) -> Result<u8> {
             )));
         }
     }
-    let unpack = conn.run(&ship::unpack_script(&r.dir), Some(bundle)).await?;
+    let wait_s = wait.map_or(0, |w| w.as_secs());
+    let unpack = conn
+        .run(&ship::unpack_script(&r.dir, env, wait_s), Some(bundle))
+        .await?;
     if !unpack.success() {
         return Err(Error::Preflight(format!(
             "cannot write the project files to `{}` on {}: {}\n  hint: check `environments.{env}.dir`",
