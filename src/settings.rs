@@ -1,7 +1,7 @@
 //! Flags + slipway.toml + the process environment, resolved once per command
 //! before any work starts.
 
-use crate::cli::{CiArgs, Cli};
+use crate::cli::{CiArgs, Cli, Command};
 use crate::config::{Config, Environment};
 use crate::error::Result;
 use crate::output::Printer;
@@ -44,7 +44,11 @@ impl Settings {
             out: Printer::new(cli.json).with_timings(cli.timings),
             metrics_file,
             notify_env,
-            failure_log_lines: crate::probe::logs::DEFAULT_LINES,
+            failure_log_lines: match &cli.command {
+                Command::Deploy(a) => a.failure_logs.lines,
+                Command::Rollback(a) => a.failure_logs.lines,
+                _ => crate::probe::logs::DEFAULT_LINES,
+            },
         })
     }
 }

@@ -16,8 +16,6 @@ pub async fn run(s: Settings, args: &DeployArgs) -> Result<()> {
     let metrics = s.metrics_file.clone();
     out.line(format!("slipway deploy {} {tag}", s.env.name));
     crate::backend::compose::context::enforce_env_rules(&s.config, &s.env, out)?;
-    let mut s = s;
-    s.failure_log_lines = args.failure_logs.lines;
     let ctx = Ctx::open(s).await?;
     crate::interrupt::install();
     let outcome = transaction::run(

@@ -13,8 +13,6 @@ use crate::state::{Kind, Status};
 pub async fn run(s: Settings, args: &RollbackArgs) -> Result<()> {
     let out = s.out;
     let metrics = s.metrics_file.clone();
-    let mut s = s;
-    s.failure_log_lines = args.failure_logs.lines;
     let ctx = Ctx::open(s).await?;
     let env = ctx.env.name.clone();
     let history = ctx.state.history(&env, None)?;

@@ -56,15 +56,7 @@ pub async fn roll_out<B: Backend>(
         // stopped for the restore to trip over. A health wait only looks, so
         // the first failure ends the others.
         let rolled = futures_util::future::join_all(wave.iter().map(|s| rollout.roll(s))).await;
-        match rolled.into_iter().collect::<Result<Vec<_>, _>>() {
-            Ok(notes) => {
-                step.done(notes.join(", "));
-            }
-            Err(e) => {
-                step.fail(&e);
-                return Err(e);
-            }
-        }
+        report(step, rolled.into_iter().collect())?;
         failpoint::hit("rollout:between");
         // 5. Wait healthy.
         let step = b.out.step("health");
@@ -73,20 +65,26 @@ pub async fn roll_out<B: Backend>(
             .journal(id, Step::Health, &wave.join(" "))
             .map_err(|e| e.to_string())?;
         let healthy = futures_util::future::try_join_all(wave.iter().map(|s| rollout.healthy(s)));
-        match healthy.await {
-            Ok(seen) => {
-                step.done(seen.join(", "));
-            }
-            Err(e) => {
-                step.fail(&e);
-                return Err(e);
-            }
-        }
+        report(step, healthy.await)?;
         failpoint::hit("rollout:after");
         check_interrupt()?;
     }
     failpoint::hit("health:after");
     Ok(())
+}
+
+/// End a wave's step with what each service said, or the first error.
+fn report(step: crate::output::Step, result: Result<Vec<String>, String>) -> Result<(), String> {
+    match result {
+        Ok(notes) => {
+            step.done(notes.join(", "));
+            Ok(())
+        }
+        Err(e) => {
+            step.fail(&e);
+            Err(e)
+        }
+    }
 }
 
 /// Put `target` back exactly (or, with no target, remove what `failed`

@@ -135,7 +135,6 @@ pub async fn run(conn: &super::ssh::Conn, command: &str, hello: &Hello, env: &st
     };
     let status = status.map_err(|e| Error::env(format!("ssh: {e}")))?;
     match status.code() {
-        // ssh's own failure: the connection went away mid-run.
         // ssh's own failure, or the host's slipway killed: no exit code came back.
         Some(255) | None => Err(Error::Broken(format!(
             "lost the SSH connection to {} mid-run (or slipway on the host was killed); the host rolls back on its own; check with `slipway status --env {env}` (it says if `recover` is needed)",

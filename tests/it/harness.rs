@@ -66,6 +66,17 @@ pub struct Run {
 }
 
 impl Run {
+    /// What a finished `slipway ARGS` gave back, echoed for the test's log.
+    pub fn of(args: &[&str], out: std::process::Output) -> Run {
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        eprintln!("$ slipway {}\n{}{}", args.join(" "), run.stderr, run.stdout);
+        run
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
@@ -174,13 +185,7 @@ impl Stack {
             cmd.env(k, v);
         }
         let out = cmd.output().expect("run slipway");
-        let run = Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        eprintln!("$ slipway {}\n{}{}", args.join(" "), run.stderr, run.stdout);
-        run
+        Run::of(args, out)
     }
 
     pub fn deploy(&self, tag: &str) -> Run {

@@ -18,13 +18,7 @@ fn slipway(config: &Path, args: &[&str], env: &[(&str, String)]) -> Run {
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("run slipway");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    eprintln!("$ slipway {}\n{}{}", args.join(" "), run.stderr, run.stdout);
-    run
+    Run::of(args, out)
 }
 
 fn example(path: &str) -> std::path::PathBuf {

@@ -50,13 +50,7 @@ tag = "v2"
             .current_dir(self.path())
             .output()
             .expect("run slipway");
-        let run = Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        eprintln!("$ slipway {}\n{}{}", args.join(" "), run.stderr, run.stdout);
-        run
+        Run::of(args, out)
     }
 }
 
