@@ -2,6 +2,7 @@
 //! engine, a real registry on 127.0.0.1 and real `docker compose`.
 
 mod harness;
+mod lab;
 
 mod bad_input;
 mod canary;

@@ -5,115 +5,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use slipway::fixture::{self, App, Registry};
 
 use crate::harness::{runtime, Run};
-
-const HOSTS_DIR: &str = "/tmp/slipway-hosts";
-const LAB_IP: &str = "10.231.7.1";
-
-fn hosts_sh(args: &[&str]) -> (bool, String) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/hosts.sh");
-    let out = Command::new(script).args(args).output().expect("hosts.sh");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-/// One real host for one test; taken down on drop.
-struct Host {
-    name: String,
-    addr: String,
-}
-
-impl Host {
-    fn up(test: &str) -> Host {
-        // Short, unique per test and run (hosts.sh allows 10 characters).
-        let name = format!("{test}{}", std::process::id() % 10_000);
-        let (ok, out) = hosts_sh(&["up", &name]);
-        assert!(ok, "hosts.sh up {name}: {out}");
-        let addr = out
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .expect("address")
-            .to_string();
-        Host { name, addr }
-    }
-
-    /// Run `cmd` on the host over SSH (as a user would); (success, stdout).
-    fn ssh(&self, cmd: &str) -> (bool, String) {
-        let out = Command::new("ssh")
-            .args(["-F", &format!("{HOSTS_DIR}/ssh_config"), &self.name, cmd])
-            .output()
-            .expect("ssh");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        )
-    }
-
-    fn containers(&self, project: &str, service: &str) -> Vec<String> {
-        let (_, out) = self.ssh(&format!(
-            "docker ps -aq --no-trunc --filter label=com.docker.compose.project={project} \
-             --filter label=com.docker.compose.service={service}"
-        ));
-        out.lines().map(str::to_string).collect()
-    }
-
-    /// The image ID the service's one container runs.
-    fn running_image(&self, project: &str, service: &str) -> String {
-        let ids = self.containers(project, service);
-        assert_eq!(ids.len(), 1, "{service} on {}: {ids:?}", self.name);
-        self.ssh(&format!(
-            "docker inspect --format '{{{{.Image}}}}' {}",
-            ids[0]
-        ))
-        .1
-    }
-
-    fn image_id(&self, reference: &str) -> String {
-        self.ssh(&format!(
-            "docker image inspect --format '{{{{.Id}}}}' {reference}"
-        ))
-        .1
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let (ok, out) = hosts_sh(&["down", &self.name]);
-        if !ok {
-            eprintln!("hosts.sh down {}: {out}", self.name);
-        }
-    }
-}
-
-/// The loopback registry the main engine pushes to (its store is mirrored
-/// on the hosts' network by each test).
-fn registry() -> &'static Registry {
-    static R: OnceLock<&'static Registry> = OnceLock::new();
-    R.get_or_init(|| {
-        // Started from a thread that never ends: the registry dies with the
-        // thread that started it (PR_SET_PDEATHSIG), not with a test's.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let r: &'static Registry = Box::leak(Box::new(Registry::start().expect("registry")));
-            let _ = tx.send(r);
-            loop {
-                std::thread::park();
-            }
-        });
-        rx.recv().expect("registry")
-    })
-}
+use crate::lab::{registry, Host, HOSTS_DIR, LAB_IP};
 
 const SECRET: &str = "s3cr3t-env-value-5c1f";
 
