@@ -16,6 +16,9 @@
 # Every address is in one private /24 ($SLIPWAY_HOSTS_NET.0/24): the root
 # namespace is .1, hosts are .10 and up. Nothing is routed anywhere else.
 #
+# Each host has its own /srv (and /run, /var/lib/docker, /etc/docker); the
+# rest of the filesystem is the machine's, shared by every host.
+#
 # For clients: $DIR/ssh_config has a `Host NAME` entry per host (user root,
 # the lab's key, its own known_hosts, strict host-key checking), so
 # `ssh -F $DIR/ssh_config NAME` and `DOCKER_HOST=ssh://NAME` work.
@@ -136,7 +139,7 @@ up_one() {
     idx="${addr##*.}"
     d="$DIR/$name"
     n="$(ns "$name")"
-    mkdir -p "$d/run" "$d/lib" "$d/etc-docker" "$d/cg"
+    mkdir -p "$d/run" "$d/lib" "$d/etc-docker" "$d/cg" "$d/srv"
     # Registries on the lab network (the root namespace's .1) speak plain HTTP.
     echo "{\"insecure-registries\": [\"$NET.0/24\"]}" >"$d/etc-docker/daemon.json"
     if ! ip netns list | grep -qw "$n"; then
@@ -164,6 +167,8 @@ mount --rbind "$d/cg" /sys/fs/cgroup
 mount --bind "$d/run" /run
 mount --bind "$d/lib" /var/lib/docker
 mount --bind "$d/etc-docker" /etc/docker
+# A folder of the host's own, as on a real server (a project `dir` there).
+mkdir -p /srv && mount --bind "$d/srv" /srv
 hostname "$name"
 mkdir -p /run/sshd
 if ! [ -S /run/docker.sock ] || ! docker info >/dev/null 2>&1; then

@@ -36,6 +36,12 @@ pub struct Cli {
     /// Run as the host's end of a remote run (started by the controller over SSH).
     #[arg(long, global = true, hide = true)]
     pub agent: bool,
+    /// With --agent: this host of an environment of several (its services and `{host}` checks only).
+    #[arg(long, global = true, hide = true, requires = "agent")]
+    pub fleet_host: Option<String>,
+    /// With --agent: wait at each gate for the coordinator (one release spanning hosts).
+    #[arg(long, global = true, hide = true, requires = "agent")]
+    pub gated: bool,
     #[command(subcommand)]
     pub command: Command,
 }

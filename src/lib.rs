@@ -17,6 +17,7 @@ pub mod error;
 pub mod failpoint;
 #[cfg(feature = "demo")]
 pub mod fixture;
+pub mod fleet;
 pub mod interrupt;
 pub mod metrics;
 pub mod notify;
@@ -55,7 +56,7 @@ pub fn run() -> ExitCode {
             return ExitCode::from(e.exit() as u8);
         }
         let relay = remote::agent::relay_output();
-        remote::agent::watch_controller();
+        remote::agent::watch_controller(cli.gated);
         Some(relay)
     } else {
         None
@@ -110,6 +111,9 @@ async fn dispatch(cli: &Cli) -> Result<u8> {
         Command::Init(args) => return commands::init::run(cli, args).await.map(|()| 0),
         _ => Settings::resolve(cli)?,
     };
+    if let Some(code) = fleet::intercept(cli, &settings).await? {
+        return Ok(code);
+    }
     if let Some(code) = remote::intercept(cli, &settings).await? {
         return Ok(code);
     }

@@ -22,8 +22,11 @@ pub struct Settings {
 
 impl Settings {
     pub fn resolve(cli: &Cli) -> Result<Settings> {
-        let config = Config::load(&cli.config)?;
-        let env = config.environment(cli.env.as_deref())?.clone();
+        let mut config = Config::load(&cli.config)?;
+        let mut env = config.environment(cli.env.as_deref())?.clone();
+        if let Some(host) = &cli.fleet_host {
+            crate::config::fleet::narrow_to_host(&mut config, &mut env, host)?;
+        }
         if let Some(p) = &cli.metrics_file {
             crate::metrics::check_path(&p.to_string_lossy())
                 .map_err(|m| crate::error::Error::Usage(format!("--metrics-file: {m}")))?;

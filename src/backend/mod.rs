@@ -56,6 +56,7 @@ impl Session {
             secrets: crate::probe::Secrets::from_env_file(
                 self.cfg.env_file_path(&self.env).as_deref(),
             ),
+            host: self.env.host_address.clone(),
         }
     }
 

@@ -26,6 +26,7 @@ pub async fn run(s: Settings, args: &DeployArgs) -> Result<()> {
             ci: ci_context(&args.ci, process_var),
             lock_wait: args.wait,
             junit: args.junit.clone(),
+            gate: crate::remote::agent::gate(),
         },
     )
     .await;

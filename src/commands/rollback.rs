@@ -60,6 +60,7 @@ pub async fn run(s: Settings, args: &RollbackArgs) -> Result<()> {
             ci: ci_context(&args.ci, process_var),
             lock_wait: args.wait,
             junit: None,
+            gate: crate::remote::agent::gate(),
         },
     )
     .await;

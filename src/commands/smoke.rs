@@ -28,6 +28,7 @@ pub async fn run(s: Settings, url: Option<String>, junit_path: Option<PathBuf>) 
             env: s.env.name.clone(),
             tag: s.env.tag.clone(),
             secrets: Secrets::from_env_file(s.config.env_file_path(&s.env).as_deref()),
+            host: s.env.host_address.clone(),
         },
         compose: &compose,
         cwd: &s.config.dir,

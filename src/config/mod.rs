@@ -8,6 +8,7 @@
 
 pub mod env_file;
 pub mod env_rules;
+pub mod fleet;
 pub mod hooks;
 pub mod names;
 pub mod notify;
@@ -74,6 +75,10 @@ pub struct Environment {
     pub smoke_concurrency: usize,
     /// `host = "ssh://…"`: the environment lives on that host (see `crate::remote`).
     pub remote: Option<remote::Remote>,
+    /// `hosts = { … }`: one release spans several hosts (see `crate::fleet`).
+    pub fleet: Option<fleet::Fleet>,
+    /// Run as one host of a fleet: that host's address (`{host}` in checks).
+    pub host_address: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +105,8 @@ pub struct Service {
     /// overlaps the new container's boot, so it rarely costs anything.
     pub settle: Duration,
     pub health: Health,
+    /// With several hosts: where the service runs (empty = every host).
+    pub hosts: Vec<String>,
 }
 
 /// In a health probe's or `pre_traffic` check's URL, the address of the
@@ -149,6 +156,8 @@ pub struct SmokeCheck {
     /// The service whose new containers this check verifies before they
     /// take traffic (`pre_traffic = "web"`).
     pub pre_traffic: Option<String>,
+    /// With several hosts: where a `{host}` check runs (empty = every host).
+    pub hosts: Vec<String>,
 }
 
 impl SmokeCheck {
@@ -355,8 +364,8 @@ fn build(src: &Source, raw: RawConfig, path: PathBuf, dir: PathBuf) -> Result<Co
         raw.project.get_ref(),
         raw.ssh.as_ref(),
     )?;
-    let services = services(src, &raw.services)?;
-    let (pre_traffic, smoke) = smoke_checks(src, &raw.smoke, &services)?;
+    let services = services(src, &raw.services, &environments)?;
+    let (pre_traffic, smoke) = smoke_checks(src, &raw.smoke, &services, &environments)?;
     let env_names: Vec<&str> = environments.keys().map(String::as_str).collect();
     let env_rules = env_rules::build(src, raw.env_rules.as_ref(), &env_names)?;
     let notify = notify::build(src, raw.notify, &environments)?;
@@ -436,16 +445,22 @@ fn environments(
         names::check_name("environment", name.get_ref())
             .or_else(|m| src.err(name.span(), format!("environments: {m}")))?;
         let mut env = resolve_env(src, name.get_ref(), knobs, defaults)?;
-        env.remote = remote::build(
-            src,
-            dir,
-            project,
-            name.get_ref(),
-            knobs.host.as_ref(),
-            knobs.dir.as_ref(),
-            ssh,
-            knobs.ssh.as_ref(),
-        )?;
+        // With several hosts, `dir` and `[ssh]` apply to each (fleet::build).
+        env.remote = if knobs.hosts.is_some() {
+            None
+        } else {
+            remote::build(
+                src,
+                dir,
+                project,
+                name.get_ref(),
+                knobs.host.as_ref(),
+                knobs.dir.as_ref(),
+                ssh,
+                knobs.ssh.as_ref(),
+            )?
+        };
+        env.fleet = fleet::build(src, dir, project, name.get_ref(), knobs, ssh)?;
         environments.insert(name.get_ref().clone(), env);
     }
     Ok(environments)
@@ -455,6 +470,7 @@ fn environments(
 fn services(
     src: &Source,
     raw: &BTreeMap<S<String>, RawService>,
+    environments: &BTreeMap<String, Environment>,
 ) -> Result<BTreeMap<String, Service>> {
     if raw.is_empty() {
         return src.err(
@@ -464,7 +480,13 @@ fn services(
     }
     let mut services = BTreeMap::new();
     for (name, s) in raw {
-        let service = service(src, name, s)?;
+        let mut service = service(src, name, s)?;
+        service.hosts = fleet::host_list(
+            src,
+            &format!("services.{}", name.get_ref()),
+            s.hosts.as_ref(),
+            environments,
+        )?;
         services.insert(service.name.clone(), service);
     }
     Ok(services)
@@ -503,6 +525,7 @@ fn service(src: &Source, name: &S<String>, s: &RawService) -> Result<Service> {
         drain,
         settle,
         health,
+        hosts: Vec::new(),
     })
 }
 
@@ -552,12 +575,15 @@ fn smoke_checks(
     src: &Source,
     raw: &[raw::RawSmoke],
     services: &BTreeMap<String, Service>,
+    environments: &BTreeMap<String, Environment>,
 ) -> Result<(Vec<SmokeCheck>, Vec<SmokeCheck>)> {
-    let checks = raw
-        .iter()
-        .enumerate()
-        .map(|(i, s)| smoke::check(src, i, s))
-        .collect::<Result<Vec<_>>>()?;
+    let mut checks = Vec::new();
+    for (i, s) in raw.iter().enumerate() {
+        let mut check = smoke::check(src, i, s)?;
+        check.hosts =
+            fleet::host_list(src, &format!("smoke[{i}]"), s.hosts.as_ref(), environments)?;
+        checks.push(check);
+    }
     for (i, s) in raw.iter().enumerate() {
         let Some(svc) = &s.pre_traffic else { continue };
         if !services.contains_key(svc.get_ref()) {
@@ -687,6 +713,8 @@ fn resolve_env(src: &Source, name: &str, env: &RawKnobs, d: &RawKnobs) -> Result
         max_parallel: k.count("max_parallel", |k| &k.max_parallel, 0, 0)?,
         smoke_concurrency: k.count("smoke_concurrency", |k| &k.smoke_concurrency, 8, 0)?,
         remote: None,
+        fleet: None,
+        host_address: None,
     })
 }
 

@@ -98,6 +98,12 @@ pub struct RawKnobs {
     pub dir: Option<S<String>>,
     /// `[ssh]` options for this environment's host (environments only).
     pub ssh: Option<S<super::remote::RawSsh>>,
+    /// Several hosts, `{ name = "ssh://…" }`: one release spans them all (environments only).
+    pub hosts: Option<S<BTreeMap<S<String>, S<String>>>>,
+    /// Hosts (in name order) switched first, alone, before the rest (default 0).
+    pub canary: Option<S<i64>>,
+    /// Hosts switched at once after the canary; 0 = no limit (default 0).
+    pub max_parallel_hosts: Option<S<i64>>,
     /// Tag deployed when `--tag` is not given (default "latest").
     pub tag: Option<S<String>>,
     /// How long services may take to become healthy (default "100s").
@@ -133,6 +139,8 @@ pub struct RawService {
     /// start-first: how long old and new serve side by side (default "0s").
     pub drain: Option<S<String>>,
     pub settle: Option<S<String>>,
+    /// The environment's hosts this service runs on (default: every host).
+    pub hosts: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -194,6 +202,8 @@ pub struct RawSmoke {
     pub expect_stdout: Option<S<toml::Value>>,
     pub expect_exit: Option<S<i32>>,
     pub pre_traffic: Option<S<String>>,
+    /// With several hosts: the hosts a check using `{host}` runs against (default: every host).
+    pub hosts: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

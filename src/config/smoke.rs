@@ -334,6 +334,7 @@ pub(super) fn check(src: &Source, i: usize, s: &RawSmoke) -> Result<SmokeCheck> 
         retries,
         retry_interval,
         pre_traffic,
+        hosts: Vec::new(),
     })
 }
 

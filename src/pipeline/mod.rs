@@ -3,8 +3,10 @@
 //! restores a release that way), `recover`
 //! finishes or undoes a release a dead run left, `lifecycle` announces a
 //! release and runs its hooks, `plan` holds the pure decisions, and
-//! `request` the data a command hands in and gets back.
+//! `request` the data a command hands in and gets back, `gate` where one
+//! host of a release spanning several waits for the others.
 
+pub mod gate;
 pub mod lifecycle;
 pub mod logs;
 pub mod plan;

@@ -24,6 +24,8 @@ pub struct Request {
     pub lock_wait: Option<Duration>,
     /// Where to write the smoke suite's JUnit XML (`deploy --junit`).
     pub junit: Option<PathBuf>,
+    /// One host of a release spanning several: where it waits for the others.
+    pub gate: Option<super::gate::Gate>,
 }
 
 impl Request {

@@ -70,6 +70,7 @@ pub async fn roll_out<B: Backend>(
         check_interrupt()?;
     }
     failpoint::hit("health:after");
+    failpoint::pause("health:after").await;
     Ok(())
 }
 

@@ -26,6 +26,7 @@ use crate::probe::report;
 use crate::state::{self, Kind, Release, Status, Step};
 use crate::{failpoint, interrupt};
 
+use super::gate::{self, Phase};
 use super::lifecycle::Lifecycle;
 use super::plan;
 use super::request::{Desired, Outcome, Request};
@@ -33,7 +34,7 @@ use super::roll::{check_interrupt, describe_services, restore_release, retag_rol
 
 pub async fn run<B: Backend>(b: &B, req: Request) -> Outcome {
     // 1. Preflight: the lock, then what is live. Nothing recorded yet.
-    let (lock, current) = match lock_and_preflight(b, &req).await {
+    let (lock, current, given_id) = match lock_and_preflight(b, &req).await {
         Ok(found) => found,
         Err(e) => return unrecorded(e),
     };
@@ -43,21 +44,21 @@ pub async fn run<B: Backend>(b: &B, req: Request) -> Outcome {
         None => Vec::new(),
     };
     failpoint::hit("preflight:after");
-    let mut release = match begin(b, &req, current.as_ref(), &drift) {
+    let mut release = match begin(b, &req, current.as_ref(), &drift, given_id) {
         Ok(r) => r,
         Err(e) => return unrecorded(e),
     };
     let mut life = Lifecycle::start(b, &release, &req.desired);
 
     // 2–3. Resolve, pin, dependencies, pre_deploy hooks; nothing running changes.
-    let images = match prepare(b, release.id, current.as_ref(), &req.desired, &life).await {
+    let images = match prepare(b, release.id, current.as_ref(), &req, &life).await {
         Ok(images) => images,
         Err(e) => {
             let _ = b
                 .state
                 .finish(release.id, Status::Aborted, Some(&e.to_string()));
             life.end(b, release.id, Some(&e)).await;
-            return finished(b, release.id, Err(e));
+            return finished(b, &req, release.id, Err(e));
         }
     };
     release.services = images.clone();
@@ -67,6 +68,8 @@ pub async fn run<B: Backend>(b: &B, req: Request) -> Outcome {
     let verified = async {
         roll_out(b, release.id, &images, &tag, Purpose::Release).await?;
         smoke(b, release.id, &tag, req.junit.as_deref()).await?;
+        // One host of several: the others must pass too before any commits.
+        gate::pass(req.gate.as_ref(), Phase::Verified, |reason| reason).await?;
         commit_point(b, release.id)
     }
     .await;
@@ -86,14 +89,16 @@ pub async fn run<B: Backend>(b: &B, req: Request) -> Outcome {
     };
     life.end(b, release.id, result.as_ref().err()).await;
     drop(lock);
-    finished(b, release.id, result)
+    finished(b, &req, release.id, result)
 }
 
 /// Step 1 as one line of output: the lock, then the live release.
 async fn lock_and_preflight<B: Backend>(
     b: &B,
     req: &Request,
-) -> Result<(B::Lock, Option<Release>)> {
+) -> Result<(B::Lock, Option<Release>, Option<i64>)> {
+    // One host of several takes its lock when the coordinator says (a fixed order).
+    gate::pass(req.gate.as_ref(), Phase::Lock, Error::Preflight).await?;
     let step = b.out.step("preflight");
     let lock = match b.lock(req.kind.as_str(), req.lock_wait).await {
         Ok(lock) => lock,
@@ -112,7 +117,14 @@ async fn lock_and_preflight<B: Backend>(
                 ),
                 None => "no live release yet".to_string(),
             });
-            Ok((lock, current))
+            let next_id = b.state.next_id()?;
+            let id = gate::pass(
+                req.gate.as_ref(),
+                Phase::Locked { next_id },
+                Error::Preflight,
+            )
+            .await?;
+            Ok((lock, current, id))
         }
         Err(e) => {
             step.fail(e.to_string());
@@ -136,12 +148,12 @@ async fn prepare<B: Backend>(
     b: &B,
     id: i64,
     current: Option<&Release>,
-    desired: &Desired,
+    req: &Request,
     life: &Lifecycle,
 ) -> Result<Images> {
     let mut moved = Vec::new();
     let prepared = async {
-        let images = resolve(b, id, desired).await?;
+        let images = resolve(b, id, &req.desired).await?;
         b.state.set_services(id, &images)?;
         failpoint::hit("pull:after");
         stop_if_interrupted()?;
@@ -152,6 +164,8 @@ async fn prepare<B: Backend>(
         b.start_dependencies(id).await?;
         stop_if_interrupted()?;
         life.pre_deploy(b, &images).await?;
+        // One host of several: switch only when every host got this far.
+        gate::pass(req.gate.as_ref(), Phase::Ready, Error::Preflight).await?;
         Ok::<_, Error>(images)
     }
     .await;
@@ -171,11 +185,16 @@ fn stop_if_interrupted() -> Result<()> {
     Ok(())
 }
 
-fn finished<B: Backend>(b: &B, id: i64, result: Result<()>) -> Outcome {
-    Outcome {
-        release: b.state.release(id).ok().flatten(),
-        result,
+fn finished<B: Backend>(b: &B, req: &Request, id: i64, result: Result<()>) -> Outcome {
+    let release = b.state.release(id).ok().flatten();
+    if let Some(g) = &req.gate {
+        g.tell(Phase::Done {
+            release: Some(id),
+            status: release.as_ref().map(|r| r.status.as_str().to_string()),
+            reason: result.as_ref().err().map(ToString::to_string),
+        });
     }
+    Outcome { release, result }
 }
 
 /// Step 1, the checks that need state: no unfinished release; the live
@@ -249,10 +268,11 @@ fn begin<B: Backend>(
     req: &Request,
     current: Option<&Release>,
     drift: &[String],
+    given_id: Option<i64>,
 ) -> Result<Release> {
     let tag = req.tag();
     let mut release = Release {
-        id: 0,
+        id: given_id.unwrap_or(0),
         env: b.env.name.clone(),
         kind: req.kind,
         tag: tag.clone(),

@@ -27,6 +27,7 @@ fn deploy(tag: &str) -> Request {
         ci: Ci::default(),
         lock_wait: None,
         junit: None,
+        gate: None,
     }
 }
 
@@ -287,6 +288,7 @@ async fn a_rollback_is_the_same_transaction_without_a_pull() {
             ci: Ci::default(),
             lock_wait: None,
             junit: None,
+            gate: None,
         },
     )
     .await;

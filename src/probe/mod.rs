@@ -28,6 +28,8 @@ pub struct Vars {
     pub env: String,
     pub tag: String,
     pub secrets: Secrets,
+    /// One host of several: its address, which `{host}` means there.
+    pub host: Option<String>,
 }
 
 impl Vars {
@@ -37,6 +39,9 @@ impl Vars {
 
     /// `host:port` of the url (`{host}`), for `tcp` checks and the like.
     pub fn host(&self) -> String {
+        if let Some(h) = &self.host {
+            return h.clone();
+        }
         match reqwest::Url::parse(&self.url) {
             Ok(u) => match (u.host_str(), u.port_or_known_default()) {
                 (Some(h), Some(p)) => format!("{h}:{p}"),

@@ -20,8 +20,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
+use crate::pipeline::gate::{Gate, Go};
 
 /// Between heartbeats from the controller.
 const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -73,7 +75,7 @@ pub fn forward_args(argv: &[String]) -> Vec<String> {
             skip = false;
         } else if a == "--config" {
             skip = true;
-        } else if !a.starts_with("--config=") && a != "--agent" {
+        } else if !a.starts_with("--config=") && a != "--agent" && a != "--gated" {
             out.push(a.clone());
         }
     }
@@ -171,16 +173,37 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Host side: watch stdin for the rest of the run; EOF or silence stops the run.
-pub fn watch_controller() {
+/// The coordinator's answers, for the gate of a host of several (`--gated`).
+static ANSWERS: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Go>>> = std::sync::Mutex::new(None);
+
+/// What marks a gate's line on the agent's stdout among the run's own output.
+pub const CONTROL: &str = "@slipway-gate ";
+
+/// Host side: watch stdin for the rest of the run, a line at a time: empty
+/// lines are heartbeats, others the coordinator's answers at a gate. EOF or
+/// silence stops the run.
+pub fn watch_controller(gated: bool) {
     LAST_BEAT.store(now(), Ordering::SeqCst);
-    std::thread::spawn(|| {
-        let mut buf = [0u8; 256];
-        let mut stdin = std::io::stdin();
-        loop {
-            match stdin.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => LAST_BEAT.store(now(), Ordering::SeqCst),
+    let (tx, rx) = mpsc::unbounded_channel();
+    if gated {
+        if let Ok(mut a) = ANSWERS.lock() {
+            *a = Some(rx);
+        }
+    }
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            LAST_BEAT.store(now(), Ordering::SeqCst);
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Go>(&line) {
+                Ok(go) => {
+                    let _ = tx.send(go);
+                }
+                Err(_) => {
+                    eprintln!("warning: ignoring a line from the controller that is not an answer")
+                }
             }
         }
         GONE.store(true, Ordering::SeqCst);
@@ -193,6 +216,21 @@ pub fn watch_controller() {
             return;
         }
     });
+}
+
+/// Host side: the gate of a host of several (`--gated`): phases as marked
+/// lines on stdout, answers from stdin. `None` for any other run.
+pub fn gate() -> Option<Gate> {
+    let rx = ANSWERS.lock().ok()?.take()?;
+    Some(Gate::new(
+        |phase| {
+            let line = serde_json::to_string(phase).unwrap_or_default();
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{CONTROL}{line}");
+            let _ = out.flush();
+        },
+        rx,
+    ))
 }
 
 /// Host side: stdout and stderr through pipes copied by threads that ignore

@@ -46,6 +46,28 @@ async fn forward(
     with_env_file: bool,
     wait: Option<std::time::Duration>,
 ) -> Result<u8> {
+    let host = reach(s, r, with_env_file, wait).await?;
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let command = agent::command(&r.dir, &host.sha, &agent::forward_args(&argv));
+    let hello = agent::hello(&s.notify_env, settings::process_var);
+    agent::run(&host.conn, &command, &hello, &s.env.name).await
+}
+
+/// A host ready to run slipway: connected, our binary and the project's files on it.
+pub struct Reached {
+    pub conn: ssh::Conn,
+    /// The shipped binary's checksum (its name on the host).
+    pub sha: String,
+}
+
+/// Connect to `r`, put this slipway on it if missing, and unpack the
+/// project's files in its `dir` (under the environment's lock there).
+pub async fn reach(
+    s: &Settings,
+    r: &Remote,
+    with_env_file: bool,
+    wait: Option<std::time::Duration>,
+) -> Result<Reached> {
     let env = &s.env.name;
     // Everything that can be refused here is, before any connection.
     let bundle = ship::bundle(&s.config, &s.env, with_env_file)?;
@@ -97,8 +119,5 @@ async fn forward(
             unpack.tail()
         )));
     }
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let command = agent::command(&r.dir, &sha, &agent::forward_args(&argv));
-    let hello = agent::hello(&s.notify_env, settings::process_var);
-    agent::run(&conn, &command, &hello, env).await
+    Ok(Reached { conn, sha })
 }

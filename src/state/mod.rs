@@ -118,9 +118,10 @@ impl State {
     }
 
     pub fn begin(&self, r: &Release) -> Result<i64> {
+        // An ID given by a coordinator (one release spanning hosts) is kept; 0 = the next.
         self.conn.execute(
-            "INSERT INTO releases (env, kind, tag, status, started_at, finished_at, reason, previous_id, services, git_commit, branch, run_url)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            "INSERT INTO releases (id, env, kind, tag, status, started_at, finished_at, reason, previous_id, services, git_commit, branch, run_url)
+             VALUES (NULLIF(?13, 0), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 r.env,
                 r.kind.as_str(),
@@ -133,10 +134,20 @@ impl State {
                 release::services_json(&r.services),
                 r.commit,
                 r.branch,
-                r.run_url
+                r.run_url,
+                r.id
             ],
         )?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The ID the next release would get here.
+    pub fn next_id(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM releases", [], |r| {
+                r.get(0)
+            })?)
     }
 
     /// Record the resolved images of a release (after pull, before anything runs them).

@@ -110,4 +110,3 @@ pub fn registry() -> &'static Registry {
         rx.recv().expect("registry")
     })
 }
-

@@ -11,6 +11,7 @@ mod dependencies;
 mod deploy;
 #[cfg(feature = "failpoints")]
 mod faults;
+mod fleet;
 mod init;
 mod install;
 mod logs;
