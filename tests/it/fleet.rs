@@ -251,6 +251,21 @@ fn fleet_release_commits_everywhere_or_nowhere() {
     assert!(run.stderr.contains("host c"), "{}", run.stderr);
     assert_eq!(f.containers(), before, "no container recreated on any host");
     assert_eq!(f.running(), v2);
+
+    // c's sshd down at preflight: exit 2 naming it, nothing changed on a or b.
+    f.publish("ai", "v4", App::new("v4"));
+    let sshd = std::fs::read_to_string(format!("{HOSTS_DIR}/{}/sshd.pid", f.hosts[2].name))
+        .expect("sshd pid");
+    let killed = Command::new("kill")
+        .arg(sshd.trim())
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let run = f.slipway(&["deploy", "--tag", "v4"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("host c"), "{}", run.stderr);
+    let ab: Vec<Vec<String>> = before.into_iter().take(2).collect();
+    assert_eq!(f.containers().into_iter().take(2).collect::<Vec<_>>(), ab);
 }
 
 #[cfg(feature = "failpoints")]
@@ -316,8 +331,9 @@ fn fleet_host_lost_and_controller_killed_recover_to_one_release() {
     let stderr = reader.join().expect("stderr");
     assert_eq!(status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("host c"), "{stderr}");
-    for (i, svc, id) in f.running().into_iter().take(2) {
-        assert_eq!(id, v1[i].2, "{svc} on host {i} restored to v1");
+    for i in [0, 1] {
+        let id = f.hosts[i].running_image(&f.name, "api");
+        assert_eq!(id, v1[i].2, "api on host {i} restored to v1");
     }
     std::fs::remove_file(&resume).expect("rm resume");
     f.restart_host(2);
