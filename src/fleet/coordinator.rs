@@ -76,21 +76,25 @@ impl Run {
         // Locks one host at a time in name order, so two controllers never
         // hold part each.
         let step = out.step("lock");
-        let mut next_ids = Vec::new();
         for (i, a) in agents.iter_mut().enumerate() {
             expect(a, |p| matches!(p, Phase::Lock))
                 .await
                 .inspect_err(|e| step_fail(&step, e))?;
             a.send(&Go::On).await;
-            match expect(a, |p| matches!(p, Phase::Locked { .. })).await {
-                Ok(Phase::Locked { next_id }) => next_ids.push(next_id),
-                Ok(_) => {}
-                Err(e) => {
-                    step.fail(&e);
-                    return Err(e);
-                }
-            }
+            expect(a, |p| matches!(p, Phase::Holding))
+                .await
+                .inspect_err(|e| step_fail(&step, e))?;
             self.stages[i] = Stage::Locked;
+        }
+        // Preflight runs on every host at once once each holds its lock.
+        let mut next_ids = Vec::new();
+        for a in agents.iter_mut() {
+            if let Phase::Locked { next_id } = expect(a, |p| matches!(p, Phase::Locked { .. }))
+                .await
+                .inspect_err(|e| step_fail(&step, e))?
+            {
+                next_ids.push(next_id);
+            }
         }
         step.done(format!("{} hosts locked, preflight passed", agents.len()));
 
@@ -132,6 +136,7 @@ impl Run {
                 self.stages[i] = Stage::Verified;
             }
             step.done(format!("{} healthy, checks passed", batch.join(", ")));
+            crate::failpoint::pause("batch:after").await;
         }
 
         environment_checks(s, ask).await?;

@@ -16,6 +16,8 @@ use tokio::sync::{mpsc, Mutex};
 pub enum Phase {
     /// About to take the environment's lock.
     Lock,
+    /// Holds the lock (preflight runs now; the next host may lock).
+    Holding,
     /// Locked and preflight passed; the ID the next release would get here.
     Locked { next_id: i64 },
     /// Pulled, pinned, dependencies and hooks passed; nothing running changed.

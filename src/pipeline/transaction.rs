@@ -107,6 +107,9 @@ async fn lock_and_preflight<B: Backend>(
             return Err(e);
         }
     };
+    if let Some(g) = &req.gate {
+        g.tell(Phase::Holding);
+    }
     match preflight(b).await {
         Ok(current) => {
             step.done(match &current {

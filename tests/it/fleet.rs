@@ -10,18 +10,24 @@ use slipway::fixture::{self, App, Registry};
 
 use crate::harness::{runtime, Run};
 use crate::lab::{registry, Host, HOSTS_DIR, LAB_IP};
+use crate::notify::{Mode, Receiver};
 
 struct Fleet {
     name: String,
     dir: tempfile::TempDir,
-    /// a, b (api) and c (ai), in that order.
+    /// a, b (api) and c (ai), in that order; or a, b behind a load balancer.
     hosts: Vec<Host>,
     mirror: Registry,
+    layout: fn(&Fleet, &Path),
 }
 
 impl Fleet {
     fn new(test: &str) -> Fleet {
-        let hosts = ["a", "b", "c"]
+        Fleet::with(test, &["a", "b", "c"], Fleet::write_api_ai)
+    }
+
+    fn with(test: &str, letters: &[&str], layout: fn(&Fleet, &Path)) -> Fleet {
+        let hosts = letters
             .iter()
             .map(|h| Host::up(&format!("{test}{h}")))
             .collect();
@@ -30,12 +36,17 @@ impl Fleet {
             dir: tempfile::tempdir().expect("tempdir"),
             hosts,
             mirror: registry().mirror(LAB_IP).expect("registry mirror"),
+            layout,
         };
         f.write(f.dir.path());
         f
     }
 
     fn write(&self, dir: &Path) {
+        (self.layout)(self, dir)
+    }
+
+    fn write_api_ai(&self, dir: &Path) {
         let repo = |svc: &str| format!("{}/{}/{svc}", self.mirror.addr, self.name);
         let compose = format!(
             "services:\n  api:\n    image: {}:v1\n    ports: [\"8080:8080\"]\n  ai:\n    image: {}:v1\n",
@@ -63,6 +74,9 @@ health = {{ http = "http://127.0.0.1:8080/health" }}
 
 [services.ai]
 hosts = ["c"]
+
+[[notify.webhook]]
+url_env = "SLIPWAY_T_FLEET_HOOK"
 
 [[smoke]]
 name = "api answers"
@@ -222,9 +236,24 @@ fn fleet_release_commits_everywhere_or_nowhere() {
     }
 
     // v3: healthy and passing on the canary (a), failing `core API` on b.
-    let run = f.slipway(&["deploy", "--tag", "v3"]);
+    let receiver = Receiver::start(Mode::Ok);
+    let hook = receiver.url("/hook");
+    let run = Run::of(
+        &["deploy"],
+        f.command(f.dir.path(), &["deploy", "--tag", "v3"])
+            .env("SLIPWAY_T_FLEET_HOOK", &hook)
+            .output()
+            .expect("run"),
+    );
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("core API"), "{}", run.stderr);
+    assert!(!run.stderr.contains(&hook) && !run.stdout.contains(&hook));
+    // The controller announces the release once, naming the failing host.
+    let posted = receiver.bodies("/hook");
+    let events: Vec<&str> = posted.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(events, ["deploy_started", "deploy_failed"], "{posted:?}");
+    let why = posted[1]["reason"].as_str().unwrap_or_default();
+    assert!(why.contains("host b") && why.contains("core API"), "{why}");
     assert_eq!(f.running(), v2, "every host back on v2's image IDs");
     let h = f.history();
     let r3 = h
@@ -251,6 +280,15 @@ fn fleet_release_commits_everywhere_or_nowhere() {
     assert!(run.stderr.contains("host c"), "{}", run.stderr);
     assert_eq!(f.containers(), before, "no container recreated on any host");
     assert_eq!(f.running(), v2);
+
+    // `rollback --to 1`: two releases back, on every host, as one release.
+    let run = f.slipway(&["rollback", "--to", "1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(f.running(), f.ids("v1"));
+    let h = f.history();
+    assert_eq!(h[0]["kind"], "rollback", "{h}");
+    assert_eq!(statuses(&h, h[0]["id"].as_i64().unwrap_or(0)).1.len(), 3);
+    let before = f.containers();
 
     // c's sshd down at preflight: exit 2 naming it, nothing changed on a or b.
     f.publish("ai", "v4", App::new("v4"));
@@ -341,10 +379,11 @@ fn fleet_host_lost_and_controller_killed_recover_to_one_release() {
     assert_eq!(rec.code, 0, "{}\n{}", rec.stdout, rec.stderr);
     assert_eq!(f.running(), v1, "all three on release 1 after recover");
 
-    // v3: the controller SIGKILLed while the canary waits; recover elsewhere.
+    // v3: the controller SIGKILLed between batches (the canary switched and
+    // verified, b and c not yet); recover from a second checkout.
     let mut child = f
         .command(f.dir.path(), &["deploy", "--tag", "v3"])
-        .env("SLIPWAY_PAUSE", "health:after")
+        .env("SLIPWAY_PAUSE", "batch:after")
         .env("SLIPWAY_RESUME", &resume)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -352,7 +391,13 @@ fn fleet_host_lost_and_controller_killed_recover_to_one_release() {
         .expect("spawn");
     let reader = wait_for_line(
         child.stderr.take().expect("stderr"),
-        "failpoint health:after: paused",
+        "failpoint batch:after: paused",
+    );
+    let v3 = f.ids("v3");
+    assert_eq!(
+        f.hosts[0].running_image(&f.name, "api"),
+        v3[0].2,
+        "the canary switched"
     );
     child.kill().expect("SIGKILL the controller");
     let _ = child.wait();
@@ -370,11 +415,7 @@ fn fleet_host_lost_and_controller_killed_recover_to_one_release() {
         std::thread::sleep(Duration::from_millis(500));
     };
     assert_eq!(rec.code, 0, "{}\n{}", rec.stdout, rec.stderr);
-    let now = f.running();
-    assert!(
-        now == v1 || now == f.ids("v3"),
-        "every host on one release: {now:?}"
-    );
+    assert_eq!(f.running(), v1, "every host on release 1 again");
     let h = f.history();
     assert!(
         h.as_array()
@@ -383,4 +424,259 @@ fn fleet_host_lost_and_controller_killed_recover_to_one_release() {
             .all(|r| r["status"] != "in_progress"),
         "{h}"
     );
+}
+
+/// The load balancer's port on 127.0.0.1 (one per test process).
+fn lb_port() -> u16 {
+    static PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *PORT.get_or_init(|| fixture::free_port().expect("port"))
+}
+
+impl Fleet {
+    /// Two hosts, each with `web` (start-first) behind Debian's nginx as
+    /// shipped in examples/proxies; the environment's url is the balancer.
+    fn write_balanced(&self, dir: &Path) {
+        let repo = |svc: &str| format!("{}/{}/{svc}", self.mirror.addr, self.name);
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/proxies/nginx.conf");
+        let compose = format!(
+            "services:\n  proxy:\n    image: {}:v1\n    ports: [\"8080:8080\"]\n    volumes: [\"{}:/etc/nginx/nginx.conf:ro\"]\n  web:\n    image: {}:v1\n",
+            repo("proxy"),
+            shipped.display(),
+            repo("web"),
+        );
+        let config = format!(
+            r#"project = "{name}"
+
+[deploy]
+health_timeout = "30s"
+
+[environments.prod]
+hosts = {{ a = "ssh://{a}", b = "ssh://{b}" }}
+dir = "/srv/{name}"
+url = "http://127.0.0.1:{lb}"
+canary = 1
+
+[environments.prod.ssh]
+config = "{HOSTS_DIR}/ssh_config"
+
+[services.web]
+strategy = "start-first"
+health = {{ http = "http://{{container}}:8080/health" }}
+
+[[smoke]]
+name = "core API"
+http = "http://{{host}}:8080/smoke"
+expect_json = {{ "$.status" = "ok" }}
+hosts = ["b"]
+
+[[smoke]]
+name = "through the balancer"
+http = "{{url}}/health"
+"#,
+            name = self.name,
+            a = self.hosts[0].addr,
+            b = self.hosts[1].addr,
+            lb = lb_port(),
+        );
+        std::fs::write(dir.join("docker-compose.yml"), compose).expect("compose");
+        std::fs::write(dir.join("slipway.toml"), config).expect("config");
+    }
+}
+
+/// nginx on the main engine, in the root namespace, balancing over the hosts.
+struct Balancer(String);
+
+impl Balancer {
+    fn start(f: &Fleet) -> Balancer {
+        let conf = f.dir.path().join("lb.conf");
+        let servers: String = f
+            .hosts
+            .iter()
+            .map(|h| format!("        server {}:8080 max_fails=0;\n", h.addr))
+            .collect();
+        std::fs::write(
+            &conf,
+            format!(
+                "worker_processes 1;\npid /tmp/nginx-lb-{port}.pid;\nerror_log stderr warn;\nevents {{ worker_connections 1024; }}\nhttp {{\n    access_log off;\n    upstream hosts {{\n{servers}        keepalive 16;\n    }}\n    server {{\n        listen 127.0.0.1:{port};\n        location / {{\n            proxy_pass http://hosts;\n            proxy_connect_timeout 250ms;\n            proxy_next_upstream error timeout;\n            proxy_http_version 1.1;\n            proxy_set_header Connection \"\";\n        }}\n    }}\n}}\n",
+                port = lb_port()
+            ),
+        )
+        .expect("lb config");
+        let name = format!("{}-lb", f.name);
+        let (ok, out) = crate::harness::docker(&[
+            "run",
+            "--detach",
+            "--name",
+            &name,
+            "--label",
+            "slipway-test=fleet",
+            "--network",
+            "host",
+            "--volume",
+            &format!("{}:/etc/nginx/nginx.conf:ro", conf.display()),
+            slipway::fixture::proxy::NGINX_IMAGE,
+        ]);
+        assert!(ok, "nginx balancer: {out}");
+        Balancer(name)
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let _ = crate::harness::docker(&["rm", "--force", &self.0]);
+    }
+}
+
+/// Under steady load through a load balancer in front of two hosts, a
+/// start-first deploy and a failing one rolled back on both hosts: not one
+/// request fails.
+#[test]
+fn fleet_behind_a_load_balancer_drops_no_request() {
+    let f = Fleet::with("lb", &["a", "b"], Fleet::write_balanced);
+    let reg = format!("{}/{}/proxy:v1", registry().addr, f.name);
+    for args in [
+        &["tag", slipway::fixture::proxy::NGINX_IMAGE, reg.as_str()][..],
+        &["push", reg.as_str()][..],
+    ] {
+        let (ok, out) = crate::harness::docker(args);
+        assert!(ok, "{args:?}: {out}");
+    }
+    let _ = crate::harness::docker(&["rmi", &reg]);
+    let app = |v: &str, ok: bool| {
+        let mut a = crate::proxies::app(v, ok);
+        a.boot_delay = 1;
+        a
+    };
+    f.publish("web", "v1", app("v1", true));
+    f.publish("web", "v2", app("v2", true));
+    f.publish("web", "v3", app("v3", false));
+    // `check` puts the project's files on every host; each host's proxy
+    // runs before the first deploy, as on a real server.
+    let run = f.slipway(&["check"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    for h in &f.hosts {
+        let (ok, out) = h.ssh(&format!(
+            "cd /srv/{n} && docker compose -p {n} up --detach --no-deps proxy 2>&1",
+            n = f.name
+        ));
+        assert!(ok, "proxy on {}: {out}", h.name);
+    }
+    let _lb = Balancer::start(&f);
+    let addr = format!("127.0.0.1:{}", lb_port()).parse().expect("addr");
+    let ready = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(addr).is_err() && Instant::now() < ready {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let run = f.slipway(&["deploy", "--tag", "v1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut total = 0;
+    for (tag, code) in [("v2", 0), ("v3", 1)] {
+        let traffic = slipway::fixture::load::Load::start(&[addr], "/health", 600, 64);
+        let run = f.slipway(&["deploy", "--tag", tag]);
+        // At least 5,000 requests over the two runs: keep the load on a little after.
+        while traffic.count() < 2_600 {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let report = traffic.stop();
+        eprintln!("deploy {tag} across two hosts: {}", report.summary());
+        assert_eq!(run.code, code, "{}", run.stderr);
+        assert_eq!(report.failed, 0, "deploy {tag}: {}", report.summary());
+        total += report.sent;
+    }
+    assert!(total >= 5_000, "{total} requests in all");
+    for h in &f.hosts {
+        let v2 = h.image_id(&format!("{}/{}/web:v2", f.mirror.addr, f.name));
+        assert_eq!(h.running_image(&f.name, "web"), v2, "{} back on v2", h.name);
+    }
+}
+
+/// The same stack (`api` on every host, no published port) on the first `n`
+/// hosts of `f`, as its own project: for the benchmark.
+fn write_spread(f: &Fleet, dir: &Path, n: usize) -> String {
+    let project = format!("{}-n{n}", f.name);
+    let repo = format!("{}/{}/api", f.mirror.addr, f.name);
+    let hosts: Vec<String> = f.hosts[..n]
+        .iter()
+        .enumerate()
+        .map(|(i, h)| format!("h{i} = \"ssh://{}\"", h.addr))
+        .collect();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        format!("services:\n  api:\n    image: {repo}:v1\n"),
+    )
+    .expect("compose");
+    std::fs::write(
+        dir.join("slipway.toml"),
+        format!(
+            "project = \"{project}\"\n\n[deploy]\nhealth_timeout = \"30s\"\n\n[environments.prod]\nhosts = {{ {} }}\ndir = \"/srv/{project}\"\nmax_parallel_hosts = 0\n\n[environments.prod.ssh]\nconfig = \"{HOSTS_DIR}/ssh_config\"\n\n[services.api]\nhealth = {{ http = \"http://{{container}}:8080/health\" }}\n",
+            hosts.join(", ")
+        ),
+    )
+    .expect("config");
+    project
+}
+
+/// CPU time the whole machine (controller and every test host) spent busy.
+fn machine_busy_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+    let busy: f64 = ticks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, t)| t)
+        .sum();
+    busy / 100.0
+}
+
+/// Not a test: deploy wall time of one stack on 1, 2 and 3 hosts
+/// (`max_parallel_hosts = 0`, no canary), median of 4 deploys each, and the
+/// ratio to one host. Run with scripts/bench-fleet.sh.
+#[test]
+#[ignore = "benchmark, run by scripts/bench-fleet.sh"]
+fn fleet_bench_one_two_three_hosts() {
+    let f = Fleet::new("fb");
+    for tag in ["v1", "v2"] {
+        f.publish("api", tag, App::new(tag));
+    }
+    let mut medians = Vec::new();
+    for n in 1..=3 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_spread(&f, dir.path(), n);
+        let first = f.slipway_in(dir.path(), &["deploy", "--tag", "v1"]);
+        assert_eq!(first.code, 0, "{}", first.stderr);
+        if std::env::var_os("FLEET_BENCH_SHOW").is_some() {
+            let run = f.slipway_in(dir.path(), &["deploy", "--tag", "v2", "--timings"]);
+            eprintln!("{}", run.stderr);
+        }
+        let mut busy = 0.0;
+        let mut times: Vec<f64> = (0..4)
+            .map(|i| {
+                let (started, cpu) = (Instant::now(), machine_busy_s());
+                let run = f.slipway_in(dir.path(), &["deploy", "--tag", ["v2", "v1"][i % 2]]);
+                assert_eq!(run.code, 0, "{}", run.stderr);
+                busy += machine_busy_s() - cpu;
+                started.elapsed().as_secs_f64()
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let median = (times[1] + times[2]) / 2.0;
+        medians.push(median);
+        println!(
+            "BENCH fleet hosts={n} deploy median {median:.2}s (runs {:?}) ratio to 1 host {:.2}x; machine CPU busy {:.2}s per deploy ({:.1} of {} cores, hosts included)",
+            times.iter().map(|t| format!("{t:.2}")).collect::<Vec<_>>(),
+            median / medians[0],
+            busy / 4.0,
+            busy / times.iter().sum::<f64>(),
+            std::thread::available_parallelism().map_or(1, |p| p.get()),
+        );
+    }
 }
