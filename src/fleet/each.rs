@@ -94,14 +94,21 @@ fn parsed(runs: &[(String, Option<i32>, String)]) -> Vec<(String, Value)> {
 pub fn merge_docs(env: &str, docs: &[(String, Value)]) -> Value {
     let mut services = Vec::new();
     for (host, doc) in docs {
-        if let Some(list) = doc.get("services").and_then(Value::as_array) {
-            for svc in list {
-                let mut svc = svc.clone();
-                if let Some(o) = svc.as_object_mut() {
-                    o.insert("host".into(), json!(host));
+        // A host's `services` maps a name to what runs; here one list.
+        let entries: Vec<(Option<&String>, &Value)> = match doc.get("services") {
+            Some(Value::Object(m)) => m.iter().map(|(k, v)| (Some(k), v)).collect(),
+            Some(Value::Array(a)) => a.iter().map(|v| (None, v)).collect(),
+            _ => Vec::new(),
+        };
+        for (name, svc) in entries {
+            let mut svc = svc.clone();
+            if let Some(o) = svc.as_object_mut() {
+                if let Some(n) = name {
+                    o.insert("service".into(), json!(n));
                 }
-                services.push(svc);
+                o.insert("host".into(), json!(host));
             }
+            services.push(svc);
         }
     }
     let hosts: serde_json::Map<String, Value> =
@@ -289,11 +296,18 @@ mod tests {
         let d = merge_docs(
             "prod",
             &[
-                ("a".into(), json!({ "services": [{ "service": "api" }] })),
-                ("b".into(), json!({ "services": [{ "service": "ai" }] })),
+                (
+                    "a".into(),
+                    json!({ "services": { "api": { "containers": [] } } }),
+                ),
+                (
+                    "b".into(),
+                    json!({ "services": { "ai": { "containers": [] } } }),
+                ),
             ],
         );
         assert_eq!(d["services"][1]["host"], "b");
-        assert_eq!(d["hosts"]["a"]["services"][0]["service"], "api");
+        assert_eq!(d["services"][1]["service"], "ai");
+        assert_eq!(d["hosts"]["a"]["services"]["api"]["containers"], json!([]));
     }
 }

@@ -226,6 +226,25 @@ fn fleet_release_commits_everywhere_or_nowhere() {
         v2,
         "every container on v2's image, on its own host"
     );
+    let run = f.slipway(&["status", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).expect("status json");
+    let mut placed: Vec<(String, String)> = status["services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            (
+                s["host"].as_str().unwrap_or("").into(),
+                s["service"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    placed.sort();
+    let want: Vec<(String, String)> = [("a", "api"), ("b", "api"), ("c", "ai")]
+        .map(|(h, s)| (h.to_string(), s.to_string()))
+        .to_vec();
+    assert_eq!(placed, want, "{status}");
     let h = f.history();
     assert_eq!(h.as_array().map(Vec::len), Some(2), "{h}");
     for id in [1, 2] {
