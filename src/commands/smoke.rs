@@ -14,15 +14,30 @@ use crate::settings::Settings;
 /// Check the URL, run the suite, report it (text or JSON, and JUnit).
 pub async fn run(s: Settings, url: Option<String>, junit_path: Option<PathBuf>) -> Result<()> {
     if s.config.smoke.is_empty() {
+        // One host of several may have none of its own; the controller runs the rest.
+        if s.env.host_address.is_some() {
+            s.out.line("no checks of this host's own");
+            return Ok(());
+        }
         return Err(Error::Usage(format!(
             "{} has no [[smoke]] checks",
             s.config.path.display()
         )));
     }
-    let url = checked_url(&s, url)?;
+    checks(&s, &s.config.smoke, url, junit_path).await
+}
+
+/// Run `checks` as the suite, reported and judged.
+pub async fn checks(
+    s: &Settings,
+    checks: &[crate::config::SmokeCheck],
+    url: Option<String>,
+    junit_path: Option<PathBuf>,
+) -> Result<()> {
+    let url = checked_url(s, checks, url)?;
     let compose = compose_for(&s.config, &s.env);
     let suite = Suite {
-        checks: &s.config.smoke,
+        checks,
         vars: Vars {
             url: url.unwrap_or_default(),
             env: s.env.name.clone(),
@@ -59,7 +74,11 @@ pub async fn run(s: Settings, url: Option<String>, junit_path: Option<PathBuf>) 
 
 /// `--url`, else the environment's `url`: a URL if given, and given if a
 /// check uses `{url}` or `{host}`.
-fn checked_url(s: &Settings, url: Option<String>) -> Result<Option<String>> {
+fn checked_url(
+    s: &Settings,
+    checks: &[crate::config::SmokeCheck],
+    url: Option<String>,
+) -> Result<Option<String>> {
     let given = url.is_some();
     let url = url.or_else(|| s.env.url.clone());
     match &url {
@@ -76,12 +95,11 @@ fn checked_url(s: &Settings, url: Option<String>) -> Result<Option<String>> {
             })?;
         }
         None => {
-            if let Some(c) = s
-                .config
-                .smoke
-                .iter()
-                .find(|c| c.uses("{url}") || c.uses("{host}"))
-            {
+            // `{host}` comes from the url, except on one host of several.
+            let needs_url = |c: &&crate::config::SmokeCheck| {
+                c.uses("{url}") || (c.uses("{host}") && s.env.host_address.is_none())
+            };
+            if let Some(c) = checks.iter().find(needs_url) {
                 return Err(Error::Usage(format!(
                     "smoke check `{}` uses {{url}}, but environments.{}.url is not set\n  hint: pass --url URL",
                     c.name, s.env.name

@@ -50,6 +50,22 @@ pub async fn intercept(cli: &Cli, s: &Settings) -> Result<Option<u8>> {
             coordinator::run(s, &fleet, ask).await?
         }
         Command::Recover => each::recover(s, &fleet).await?,
+        Command::Smoke { url, junit } => {
+            // Each host's `{host}` checks there, then the rest once from here.
+            let hosts = each::show(s, &fleet, true, false).await?;
+            let here = crate::config::fleet::environment_checks(&s.config);
+            let local =
+                match crate::commands::smoke::checks(s, &here, url.clone(), junit.clone()).await {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        e.exit() as u8
+                    }
+                };
+            hosts.max(local)
+        }
+        // Notifications leave from here, never from the hosts.
+        Command::Notify { .. } => return Ok(None),
         Command::Status => each::show(s, &fleet, false, false).await?,
         Command::History { .. } => each::show(s, &fleet, false, true).await?,
         _ => each::show(s, &fleet, true, false).await?,

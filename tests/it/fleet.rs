@@ -245,6 +245,13 @@ fn fleet_release_commits_everywhere_or_nowhere() {
         .map(|(h, s)| (h.to_string(), s.to_string()))
         .to_vec();
     assert_eq!(placed, want, "{status}");
+    let run = f.slipway(&["smoke"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("core API"),
+        "b ran its own check: {}",
+        run.stderr
+    );
     let h = f.history();
     assert_eq!(h.as_array().map(Vec::len), Some(2), "{h}");
     for id in [1, 2] {
