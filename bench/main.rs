@@ -145,14 +145,17 @@ fn run() -> Res<()> {
         next_tag: std::cell::Cell::new(0),
         peak_kib: std::cell::Cell::new(0),
     };
-    let only_proxies = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "proxies");
-    let result = if only_proxies {
-        Ok(())
-    } else {
-        bench.measure(&proxy)
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let result = match only.as_str() {
+        "proxies" => Ok(()),
+        "timings" => bench.breakdown(&proxy),
+        _ => bench.measure(&proxy),
     };
     bench.clean();
     result?;
+    if only == "timings" {
+        return Ok(());
+    }
     let rate = knob("BENCH_PROXY_RATE", 600).max(1) as u32;
     let web_boot = bench.boot[1].1;
     eprintln!("bench: start-first through each proxy ({rate} req/s)");
@@ -301,6 +304,31 @@ impl Bench {
             binary,
         });
         println!("{table}");
+        Ok(())
+    }
+
+    /// `BENCH_ONLY=timings`: one deploy per strategy with `--timings`, its
+    /// breakdown printed next to the pull time, to see where the overhead
+    /// above the physical limit goes (seconds, not minutes).
+    fn breakdown(&self, proxy: &str) -> Res<()> {
+        self.write_stack(proxy, "stop-first")?;
+        let first = self.publish(true)?;
+        self.compose(&["up", "--detach", "--", "proxy"])?;
+        self.slipway_deploy("stop-first", &first, 0)?;
+        for strategy in ["stop-first", "start-first"] {
+            let tag = self.publish(true)?;
+            let pull = self.pull_time(&tag)?;
+            let (took, stderr) =
+                self.slipway_output(strategy, &["--timings", "deploy", "--tag", &tag], 0)?;
+            let timings = stderr
+                .split_once("timings:\n")
+                .map(|(_, t)| t)
+                .unwrap_or("");
+            println!(
+                "{strategy}: deploy {took:.2} s, pull {pull:.2} s, slowest boot {} s\n{timings}",
+                self.boot.iter().map(|(_, b)| *b).max().unwrap_or(0)
+            );
+        }
         Ok(())
     }
 
@@ -467,6 +495,12 @@ url = "http://127.0.0.1:{p0}"
     /// Run slipway with the stack's config (all services on `strategy`),
     /// sampling its resident set until it exits. Wall seconds.
     fn slipway_run(&self, strategy: &str, args: &[&str], want: i32) -> Res<f64> {
+        self.slipway_output(strategy, args, want)
+            .map(|(took, _)| took)
+    }
+
+    /// As `slipway_run`, with slipway's stderr.
+    fn slipway_output(&self, strategy: &str, args: &[&str], want: i32) -> Res<(f64, String)> {
         self.write_config(strategy)?;
         let started = Instant::now();
         let mut child = Command::new(env!("CARGO_BIN_EXE_slipway"))
@@ -505,10 +539,11 @@ url = "http://127.0.0.1:{p0}"
             "bench:   slipway {} ({strategy}): {took:.2} s (exit {code})",
             args.join(" ")
         );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         if std::env::var_os("BENCH_VERBOSE").is_some() {
-            eprint!("{}", String::from_utf8_lossy(&out.stderr));
+            eprint!("{stderr}");
         }
-        Ok(took)
+        Ok((took, stderr))
     }
 
     /// Plain `docker compose pull` + `up -d`, until every service answers again.

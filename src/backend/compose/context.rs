@@ -81,15 +81,22 @@ impl Ctx {
             .check()
             .map_err(Error::Preflight)?;
         let compose = compose_for(&cfg, &env);
+        let state_path = state_dir(&cfg);
         // Independent checks, at once: they are on every deploy's critical
         // path. A missing Compose is reported before the model it cannot load.
-        let (docker, compose_ok, model) =
-            tokio::join!(Docker::connect(), check_compose(), load_model(&compose));
+        let (docker, compose_ok, model) = tokio::join!(
+            Docker::connect(),
+            check_compose_once(&state_path),
+            load_model(&compose)
+        );
         let docker = docker?;
-        compose_ok?;
+        let compose_print = compose_ok?;
         let model = model?;
         let repos = resolve_repos(&cfg, &model)?;
-        let state = State::open(&state_dir(&cfg))?;
+        let state = State::open(&state_path)?;
+        if let Some(p) = compose_print {
+            super::version_cache::remember(&state_path, &p);
+        }
         let secrets = crate::probe::Secrets::from_env_file(cfg.env_file_path(&env).as_deref());
         Ok(Ctx {
             session: Session {
@@ -166,6 +173,22 @@ pub fn enforce_env_rules(cfg: &Config, env: &Environment, out: Printer) -> Resul
         }
         None => Ok(()),
     }
+}
+
+/// `check_compose`, skipped when this Compose already passed it for this
+/// config (`version_cache`). Returns the fingerprint to remember once the
+/// preflight has passed, so a failing one leaves no file behind.
+pub async fn check_compose_once(state: &std::path::Path) -> Result<Option<String>> {
+    use super::version_cache;
+    let print = version_cache::current();
+    if print
+        .as_deref()
+        .is_some_and(|p| version_cache::passed(state, p))
+    {
+        return Ok(None);
+    }
+    check_compose().await?;
+    Ok(print)
 }
 
 pub async fn check_compose() -> Result<()> {

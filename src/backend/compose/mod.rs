@@ -23,6 +23,7 @@ pub mod dependencies;
 pub mod hooks;
 pub mod prune;
 pub mod rollout;
+pub mod version_cache;
 
 use crate::probe::smoke::SuiteResult;
 use crate::probe::Vars;
