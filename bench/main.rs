@@ -6,7 +6,8 @@
 //!
 //! - deploy wall time: slipway (stop-first, start-first) against
 //!   `bench/baseline.sh`, the seed's shell pipeline re-enacted (tag
-//!   `:rollback`, pull, `up -d`, health polling, smoke script, prune);
+//!   `:rollback`, pull, `up -d`, health polling, smoke script, prune), run
+//!   twice: polling as the seed did (`BENCH_BASELINE_POLL`) and every 1 s;
 //! - time from the start of a deploy whose smoke test fails to the previous
 //!   release healthy again, for the same three;
 //! - requests that failed under a steady loopback load during a deploy (plain
@@ -25,7 +26,8 @@
 //! `BENCH_RATE` (requests per second of the load; default: enough for 6,000
 //! requests in a start-first deploy, at least 1,200), `BENCH_PROXY_RATE`
 //! (requests per second through each real proxy; default 600),
-//! `BENCH_ONLY=proxies` (only the per-proxy part), `BENCH_VERBOSE` (show
+//! `BENCH_ONLY=proxies` (only the per-proxy part), `BENCH_ONLY=timings`
+//! (one deploy per strategy with its `--timings` breakdown), `BENCH_VERBOSE` (show
 //! slipway's own output).
 //!
 //! `cargo test --all-targets` builds this but does not run it (no `--bench`).
@@ -172,6 +174,9 @@ fn run() -> Res<()> {
 
 struct Timing {
     baseline: Vec<f64>,
+    /// The same pipeline polling health every second (as docker-rollout and
+    /// Kamal do): the honest baseline when the seed's poll is slower.
+    fast: Vec<f64>,
     stop_first: Vec<f64>,
     start_first: Vec<f64>,
 }
@@ -180,6 +185,7 @@ impl Timing {
     fn new() -> Timing {
         Timing {
             baseline: Vec::new(),
+            fast: Vec::new(),
             stop_first: Vec::new(),
             start_first: Vec::new(),
         }
@@ -217,7 +223,9 @@ impl Bench {
             eprintln!("bench: round {round} of {runs}");
             // Good releases: each contender deploys fresh images (a real pull).
             let tag = self.publish(true)?;
-            deploy.baseline.push(self.baseline(&tag, 0)?);
+            deploy.baseline.push(self.baseline(&tag, 0, self.poll)?);
+            let tag = self.publish(true)?;
+            deploy.fast.push(self.baseline(&tag, 0, 1)?);
             let tag = self.publish(true)?;
             deploy
                 .stop_first
@@ -229,7 +237,9 @@ impl Bench {
                 .push(self.slipway_deploy("start-first", &tag, 0)?);
             // Releases whose smoke test fails: back to the previous one.
             let tag = self.publish(false)?;
-            failing.baseline.push(self.baseline(&tag, 1)?);
+            failing.baseline.push(self.baseline(&tag, 1, self.poll)?);
+            let tag = self.publish(false)?;
+            failing.fast.push(self.baseline(&tag, 1, 1)?);
             let tag = self.publish(false)?;
             failing
                 .stop_first
@@ -450,8 +460,9 @@ url = "http://127.0.0.1:{p0}"
         Ok(took)
     }
 
-    /// `bench/baseline.sh TAG`: wall seconds; `want` is the exit code expected.
-    fn baseline(&self, tag: &str, want: i32) -> Res<f64> {
+    /// `bench/baseline.sh TAG` polling health every `poll` seconds: wall
+    /// seconds; `want` is the exit code expected.
+    fn baseline(&self, tag: &str, want: i32, poll: u64) -> Res<f64> {
         let [p0, p1, p2] = self.ports;
         let bench_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench");
         let urls: Vec<String> = self
@@ -472,7 +483,7 @@ url = "http://127.0.0.1:{p0}"
             .env("URL", format!("http://127.0.0.1:{p0}"))
             .env("WEB_URL", format!("http://127.0.0.1:{p1}"))
             .env("WORKER_URL", format!("http://127.0.0.1:{p2}"))
-            .env("POLL", self.poll.to_string())
+            .env("POLL", poll.to_string())
             .output()
             .map_err(|e| format!("cannot run bench/baseline.sh: {e}"))?;
         let took = started.elapsed().as_secs_f64();
@@ -484,7 +495,7 @@ url = "http://127.0.0.1:{p0}"
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
-        eprintln!("bench:   baseline {tag}: {took:.2} s (exit {code})");
+        eprintln!("bench:   baseline {tag} (poll {poll} s): {took:.2} s (exit {code})");
         Ok(took)
     }
 
@@ -633,13 +644,16 @@ struct Summary<'a> {
 
 /// The table the README and the closing note show.
 fn render(s: &Summary) -> String {
+    // Each slipway figure with its ratio to both baselines (seed, 1 s poll).
     let row = |name: &str, t: &Timing| {
-        let b = median(&t.baseline);
+        let (b, f) = (median(&t.baseline), median(&t.fast));
         let (stop, start) = (median(&t.stop_first), median(&t.start_first));
         format!(
-            "| {name} | {b:.1} s | {stop:.1} s ({:.2}×) | {start:.1} s ({:.2}×) |",
+            "| {name} | {b:.1} s | {f:.1} s | {stop:.1} s ({:.2}× / {:.2}×) | {start:.1} s ({:.2}× / {:.2}×) |",
             stop / b,
-            start / b
+            stop / f,
+            start / b,
+            start / f
         )
     };
     let limit = s.pull + s.boot;
@@ -656,16 +670,16 @@ fn render(s: &Summary) -> String {
             s.poll
         ),
         String::new(),
-        "| | seed pipeline (baseline) | slipway stop-first | slipway start-first |".into(),
-        "| --- | --- | --- | --- |".into(),
+        "| | seed pipeline (baseline) | same, polling every 1 s | slipway stop-first (× seed / × 1 s) | slipway start-first (× seed / × 1 s) |".into(),
+        "| --- | --- | --- | --- | --- |".into(),
         row("deploy, wall time", s.deploy),
         row("failing release → previous one healthy", s.failing),
         format!(
-            "| physical limit: pull ({:.1} s) + slowest boot ({:.0} s) | | {limit:.1} s | {limit:.1} s |",
+            "| physical limit: pull ({:.1} s) + slowest boot ({:.0} s) | | | {limit:.1} s | {limit:.1} s |",
             s.pull, s.boot
         ),
         format!(
-            "| slipway's overhead above it (deploy) | | {:+.1} s | {:+.1} s |",
+            "| slipway's overhead above it (deploy) | | | {:+.1} s | {:+.1} s |",
             median(&s.deploy.stop_first) - limit,
             median(&s.deploy.start_first) - limit
         ),
@@ -703,6 +717,7 @@ fn render(s: &Summary) -> String {
     lines.push("raw seconds per round:".into());
     for (name, t) in [("deploy", s.deploy), ("failing", s.failing)] {
         lines.push(raw(&format!("{name} baseline"), &t.baseline));
+        lines.push(raw(&format!("{name} baseline, 1 s poll"), &t.fast));
         lines.push(raw(&format!("{name} stop-first"), &t.stop_first));
         lines.push(raw(&format!("{name} start-first"), &t.start_first));
     }
