@@ -9,6 +9,9 @@
 #   scripts/hosts.sh down [NAME...] stop hosts and remove all they made (all hosts when none named)
 #   scripts/hosts.sh status         one line per host: name, address, dockerd and sshd alive
 #   scripts/hosts.sh ssh NAME CMD…  run CMD on a host over SSH
+#   scripts/hosts.sh swarm MANAGER WORKER...
+#                                   make a Swarm of hosts already `up` (idempotent): init on
+#                                   MANAGER, join each WORKER; prints "swarm MANAGER: N nodes ready"
 #
 # Wiring: one bridge in a "switch" namespace (a bridge in the root namespace
 # does not pass host-to-host traffic once the main dockerd's FORWARD DROP
@@ -233,6 +236,54 @@ down_one() {
     fi
 }
 
+# A host's docker CLI, through its own socket (as the readiness check does).
+hdocker() { local name="$1"; shift; docker -H "$(sock "$name")" "$@"; }
+
+# The swarm a host's engine is in: "<state> <node id> <is manager> <cluster id>".
+swarm_info() {
+    hdocker "$1" info --format \
+        '{{.Swarm.LocalNodeState}} {{.Swarm.NodeID}} {{.Swarm.ControlAvailable}} {{if .Swarm.Cluster}}{{.Swarm.Cluster.ID}}{{end}}'
+}
+
+swarm_up() {
+    local manager="$1" maddr info state cluster w waddr token ready total
+    shift
+    for h in "$manager" "$@"; do
+        valid_name "$h"
+        dockerd_up "$h" || die "host $h is not up (scripts/hosts.sh up $h first)"
+    done
+    maddr="$(address "$manager")"
+    read -r state _ ismgr cluster <<<"$(swarm_info "$manager")"
+    if [ "$state" != active ] || [ "$ismgr" != true ]; then
+        [ "$state" = inactive ] || hdocker "$manager" swarm leave --force >/dev/null 2>&1 || true
+        hdocker "$manager" swarm init --advertise-addr "$maddr" --listen-addr "$maddr:2377" >/dev/null
+        read -r state _ ismgr cluster <<<"$(swarm_info "$manager")"
+    fi
+    token="$(hdocker "$manager" swarm join-token -q worker)"
+    for w in "$@"; do
+        waddr="$(address "$w")"
+        read -r state _ _ info <<<"$(swarm_info "$w")"
+        [ "$state" = active ] && [ "$info" = "$cluster" ] && continue
+        # A worker's engine does not know its cluster ID: ask the manager.
+        if [ "$state" = active ] && [ -z "$info" ]; then
+            local nid
+            nid="$(hdocker "$w" info --format '{{.Swarm.NodeID}}')"
+            hdocker "$manager" node inspect "$nid" >/dev/null 2>&1 && continue
+        fi
+        [ "$state" = inactive ] || hdocker "$w" swarm leave --force >/dev/null 2>&1 || true
+        hdocker "$w" swarm join --token "$token" --advertise-addr "$waddr" \
+            --listen-addr "$waddr:2377" "$maddr:2377" >/dev/null
+    done
+    total=$(($# + 1))
+    for _ in $(seq 1 150); do
+        ready="$(hdocker "$manager" node ls --format '{{.Status}}' | grep -c '^Ready$' || true)"
+        [ "$ready" -ge "$total" ] && break
+        sleep 0.2
+    done
+    [ "$ready" -ge "$total" ] || die "swarm $manager: $ready of $total nodes ready"
+    echo "swarm $manager: $ready nodes ready"
+}
+
 remove_switch_if_unused() {
     if [ ! -s "$DIR/index" ]; then
         ip link del "$ROOT_IF" 2>/dev/null || true
@@ -282,8 +333,12 @@ ssh)
     [ $# -ge 2 ] || die "usage: hosts.sh ssh NAME CMD..."
     exec ssh -F "$DIR/ssh_config" "$@"
     ;;
+swarm)
+    [ $# -ge 1 ] || die "usage: hosts.sh swarm MANAGER WORKER..."
+    swarm_up "$@"
+    ;;
 *)
-    sed -n '2,12p' "$0" >&2
+    sed -n '2,15p' "$0" >&2
     exit 2
     ;;
 esac

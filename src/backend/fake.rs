@@ -195,8 +195,8 @@ impl Backend for Fake {
         Ok(images)
     }
 
-    async fn has_image(&self, image_id: &str) -> Result<bool> {
-        Ok(lock(&self.images).contains(image_id))
+    async fn has_image(&self, image: &ServiceImage) -> Result<bool> {
+        Ok(lock(&self.images).contains(&image.image_id))
     }
 
     async fn tag_release(&self, release: i64, _images: &Images) -> Result<()> {

@@ -1,8 +1,9 @@
 //! Where a release runs: the one interface between the deploy transaction
 //! (`pipeline::transaction`) and the engine it deploys to. The transaction
 //! holds a `Backend` and never asks which one: Compose on one engine today
-//! (`compose/`, implemented by `compose::Ctx`), a host over SSH, several
-//! hosts and Swarm next (docs/backends.md). Everything that differs per
+//! (`compose/`, implemented by `compose::Ctx`) or a Swarm stack (`swarm/`,
+//! `swarm::Ctx`); a host over SSH and several hosts run one of these there
+//! (`crate::remote`, `crate::fleet`; docs/backends.md). Everything that differs per
 //! backend (compose override files, `--scale n+1`, standby containers, how
 //! an image is named and tagged) lives behind it; what every backend shares
 //! (config, state, output) is the [`Session`] it dereferences to.
@@ -14,6 +15,7 @@
 pub mod compose;
 #[cfg(test)]
 pub mod fake;
+pub mod swarm;
 pub mod tags;
 
 use std::collections::BTreeMap;
@@ -30,6 +32,25 @@ use crate::probe::health::Target;
 use crate::probe::smoke::SuiteResult;
 use crate::probe::Vars;
 use crate::state::{ContainerLogs, EnvLock, Release, ServiceImage, State};
+
+/// Open the environment's backend from `Settings` as `$b` and evaluate
+/// `$body` with it (inside an async fn returning `Result`): the commands
+/// that run the transaction are written once, over any [`Backend`].
+#[macro_export]
+macro_rules! with_backend {
+    ($settings:expr, $b:ident => $body:expr) => {
+        match $settings.env.backend {
+            $crate::config::BackendKind::Compose => {
+                let $b = $crate::backend::compose::Ctx::open($settings).await?;
+                $body
+            }
+            $crate::config::BackendKind::Swarm { .. } => {
+                let $b = $crate::backend::swarm::Ctx::open($settings).await?;
+                $body
+            }
+        }
+    };
+}
 
 /// A release's images: service → the reference it came from and its ID.
 pub type Images = BTreeMap<String, ServiceImage>;
@@ -149,8 +170,8 @@ pub trait Backend: std::ops::Deref<Target = Session> {
     /// each to the image ID it names here. Changes nothing that runs.
     async fn pull(&self, release: i64, refs: &BTreeMap<String, String>) -> Result<Images>;
 
-    /// Whether the image with this ID is still here (the way back needs it).
-    async fn has_image(&self, image_id: &str) -> Result<bool>;
+    /// Whether a recorded image can still run here (the way back needs it).
+    async fn has_image(&self, image: &ServiceImage) -> Result<bool>;
 
     /// Give a release's images its immutable per-release name.
     async fn tag_release(&self, release: i64, images: &Images) -> Result<()>;

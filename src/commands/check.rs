@@ -138,5 +138,9 @@ async fn compose_project(s: &Settings) -> Result<()> {
         .map(|(svc, r)| format!("{svc} ← {r}"))
         .collect();
     s.out.line(format!("  ✓ compose     {}", list.join(", ")));
+    if let crate::config::BackendKind::Swarm { stack } = &s.env.backend {
+        let said = crate::backend::swarm::check(&s.config, &s.env.name, stack, &repos).await?;
+        s.out.line(format!("  ✓ swarm       {said}"));
+    }
     Ok(())
 }

@@ -37,14 +37,14 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::backend::compose::Ctx;
+use crate::backend::Session;
 use crate::error::Result;
 use crate::pipeline::request::Outcome;
 use crate::state::{ContainerLogs, Release};
 
 /// Render a transaction's outcome and pass its result on. In `--json`, the
 /// release comes with the last lines of its failing containers, if any.
-pub fn finish(ctx: &Ctx, outcome: Outcome) -> Result<()> {
+pub fn finish(ctx: &Session, outcome: Outcome) -> Result<()> {
     let out = ctx.out;
     if let Some(r) = &outcome.release {
         if out.json {
@@ -86,7 +86,7 @@ struct Shown<'a> {
 
 /// After a run that may have changed history (deploy, rollback, recover):
 /// rewrite the metrics file from the whole history. Never fails the run.
-pub fn write_metrics(path: Option<&Path>, ctx: &Ctx) {
+pub fn write_metrics(path: Option<&Path>, ctx: &Session) {
     let Some(path) = path else { return };
     let envs: Vec<String> = ctx.cfg.environments.keys().cloned().collect();
     let result = ctx.state.all_releases().and_then(|releases| {

@@ -1,20 +1,22 @@
 //! `slipway prune [--dry-run]`: safe prune on demand.
 
-use crate::backend::compose::{prune, Ctx};
+use crate::backend::Backend;
 use crate::error::Result;
 use crate::settings::Settings;
 use crate::state::EnvLock;
+use crate::with_backend;
 
 pub async fn run(s: Settings, dry_run: bool) -> Result<()> {
     let out = s.out;
-    let ctx = Ctx::open(s).await?;
-    // Not while a deploy of this environment is between pull and commit.
-    let _lock = EnvLock::acquire(
-        &crate::backend::compose::context::state_dir(&ctx.cfg),
-        &ctx.env.name,
-        "prune",
-    )?;
-    let plan = prune::run(&ctx, dry_run).await?;
+    let plan = with_backend!(s, ctx => {
+        // Not while a deploy of this environment is between pull and commit.
+        let _lock = EnvLock::acquire(
+            &crate::backend::compose::context::state_dir(&ctx.cfg),
+            &ctx.env.name,
+            "prune",
+        )?;
+        ctx.prune(dry_run).await?
+    });
     if out.json {
         out.json(&plan);
         return Ok(());

@@ -1,17 +1,18 @@
 //! `slipway recover`: undo an interrupted deploy and free a stale lock.
 
-use crate::backend::compose::Ctx;
 use crate::error::Result;
 use crate::pipeline::recover::{recover, Recovered};
 use crate::settings::Settings;
+use crate::with_backend;
 
 pub async fn run(s: Settings) -> Result<()> {
     let out = s.out;
     let metrics = s.metrics_file.clone();
-    let ctx = Ctx::open(s).await?;
-    let done = recover(&ctx).await;
-    super::write_metrics(metrics.as_deref(), &ctx);
-    let done = done?;
+    let done = with_backend!(s, ctx => {
+        let done = recover(&ctx).await;
+        super::write_metrics(metrics.as_deref(), &ctx);
+        done
+    })?;
     let (msg, json) = match done {
         Recovered::Nothing => (
             "nothing to recover: no unfinished release; the lock is free".to_string(),

@@ -1,7 +1,9 @@
 //! `slipway rollback [--to ID]`: the transaction with a recorded release's
 //! exact images; verified like a deploy and recorded with kind `rollback`.
 
-use crate::backend::compose::Ctx;
+use std::path::Path;
+
+use crate::backend::Backend;
 use crate::cli::RollbackArgs;
 use crate::error::{Error, Result};
 use crate::pipeline::plan;
@@ -9,11 +11,15 @@ use crate::pipeline::request::{Desired, Request};
 use crate::pipeline::transaction;
 use crate::settings::{ci_context, process_var, Settings};
 use crate::state::{Kind, Status};
+use crate::with_backend;
 
 pub async fn run(s: Settings, args: &RollbackArgs) -> Result<()> {
-    let out = s.out;
     let metrics = s.metrics_file.clone();
-    let ctx = Ctx::open(s).await?;
+    with_backend!(s, ctx => run_on(&ctx, args, metrics.as_deref()).await)
+}
+
+async fn run_on<B: Backend>(ctx: &B, args: &RollbackArgs, metrics: Option<&Path>) -> Result<()> {
+    let out = ctx.out;
     let env = ctx.env.name.clone();
     let history = ctx.state.history(&env, None)?;
     let current = plan::current(&history);
@@ -51,7 +57,7 @@ pub async fn run(s: Settings, args: &RollbackArgs) -> Result<()> {
     out.line(format!("slipway rollback {env} → release {}", target.id));
     crate::interrupt::install();
     let outcome = transaction::run(
-        &ctx,
+        ctx,
         Request {
             kind: Kind::Rollback,
             desired: Desired::Restore {
@@ -64,6 +70,6 @@ pub async fn run(s: Settings, args: &RollbackArgs) -> Result<()> {
         },
     )
     .await;
-    super::write_metrics(metrics.as_deref(), &ctx);
-    super::finish(&ctx, outcome)
+    super::write_metrics(metrics, ctx);
+    super::finish(ctx, outcome)
 }

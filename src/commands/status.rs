@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::backend::compose::context::state_dir;
 use crate::backend::tags::Owner;
 use crate::config::names::split_image;
+use crate::config::BackendKind;
 use crate::engine::Docker;
 use crate::error::Result;
 use crate::pipeline::plan::{self, Drift};
@@ -32,15 +33,44 @@ struct Status {
     services: BTreeMap<String, ServiceNow>,
     /// Services whose running image is not the current release's.
     drift: Vec<Drift>,
+    /// With backend = "swarm": the stack and each service's tasks per node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stack: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    tasks: BTreeMap<String, Vec<TaskNow>>,
 }
 
+/// One service as it runs now (its first container, or task).
 #[derive(Serialize)]
-struct ServiceNow {
-    image: Option<String>,
-    image_id: Option<String>,
-    container: Option<String>,
-    state: String,
-    health: String,
+pub struct ServiceNow {
+    pub image: Option<String>,
+    /// The image ID (Compose) or registry digest (Swarm) it runs.
+    pub image_id: Option<String>,
+    pub container: Option<String>,
+    pub state: String,
+    pub health: String,
+}
+
+/// A Swarm task that Swarm wants running.
+#[derive(Serialize)]
+pub struct TaskNow {
+    pub slot: Option<i64>,
+    pub node: String,
+    pub node_down: bool,
+    pub state: String,
+    pub digest: Option<String>,
+    pub message: String,
+}
+
+/// What the backend reports about what runs.
+pub struct Now {
+    pub rollback_images_present: bool,
+    pub way_back_tags: Vec<String>,
+    pub services: BTreeMap<String, ServiceNow>,
+    /// Service → the image IDs (digests) its running containers (tasks) run.
+    pub running: BTreeMap<String, Vec<String>>,
+    pub stack: Option<String>,
+    pub tasks: BTreeMap<String, Vec<TaskNow>>,
 }
 
 /// Read the history, the images and tags, the lock and the containers, then print.
@@ -49,38 +79,39 @@ pub async fn run(s: Settings) -> Result<()> {
     let history = state.history(&s.env.name, None)?;
     let current = plan::current(&history).cloned();
     let rollback = plan::rollback_target(&history, current.as_ref()).cloned();
-    let docker = Docker::connect().await?;
-    let rollback_images_present = images_present(&docker, rollback.as_ref()).await?;
-    let way_back_tags = match rollback.as_ref().filter(|_| rollback_images_present) {
-        Some(r) => way_back_tags(&docker, &s, r).await?,
-        None => Vec::new(),
+    let now = match &s.env.backend {
+        BackendKind::Compose => compose_now(&s, rollback.as_ref()).await?,
+        BackendKind::Swarm { .. } => {
+            crate::backend::swarm::status::now(&s, rollback.as_ref()).await?
+        }
     };
     let (locked, stale_lock) = match EnvLock::inspect(&state_dir(&s.config), &s.env.name) {
         LockState::Free => (None, None),
         LockState::Held(i) => (Some(i), None),
         LockState::Stale(i) => (None, Some(i)),
     };
-    let (services, running) = services_now(&docker, &s).await?;
     // In progress with a live lock holder is a run under way, not an interrupted one.
     let unfinished = plan::unfinished(&history)
         .filter(|_| locked.is_none())
         .cloned();
     // A deploy under way changes containers on purpose: no drift then.
     let drift = match &current {
-        Some(c) if locked.is_none() => plan::drift(c, &running),
+        Some(c) if locked.is_none() => plan::drift(c, &now.running),
         _ => Vec::new(),
     };
     let status = Status {
         env: s.env.name.clone(),
         current,
         rollback,
-        rollback_images_present,
-        way_back_tags,
+        rollback_images_present: now.rollback_images_present,
+        way_back_tags: now.way_back_tags,
         locked,
         stale_lock,
         unfinished,
-        services,
+        services: now.services,
         drift,
+        stack: now.stack,
+        tasks: now.tasks,
     };
     if s.out.json {
         s.out.json(&status);
@@ -88,6 +119,25 @@ pub async fn run(s: Settings) -> Result<()> {
     }
     print_human(&status);
     Ok(())
+}
+
+/// What runs on the local engine (Compose), and the way back's tags.
+async fn compose_now(s: &Settings, rollback: Option<&Release>) -> Result<Now> {
+    let docker = Docker::connect().await?;
+    let rollback_images_present = images_present(&docker, rollback).await?;
+    let way_back_tags = match rollback.filter(|_| rollback_images_present) {
+        Some(r) => way_back_tags(&docker, s, r).await?,
+        None => Vec::new(),
+    };
+    let (services, running) = services_now(&docker, s).await?;
+    Ok(Now {
+        rollback_images_present,
+        way_back_tags,
+        services,
+        running,
+        stack: None,
+        tasks: BTreeMap::new(),
+    })
 }
 
 /// Whether every image of the rollback release is still on this host.
@@ -184,6 +234,35 @@ fn print_human(s: &Status) {
     print_releases(s);
     println!();
     print_services(&s.services);
+    print_tasks(s);
+}
+
+/// Swarm: each service's tasks, one line per node.
+fn print_tasks(s: &Status) {
+    if let Some(stack) = &s.stack {
+        println!("\nstack {stack}");
+    }
+    for (svc, tasks) in &s.tasks {
+        for t in tasks {
+            println!(
+                "  {svc}.{} on {}{}: {} {}{}",
+                t.slot.unwrap_or_default(),
+                t.node,
+                if t.node_down { " (node down)" } else { "" },
+                t.state,
+                t.digest.as_deref().map(short).unwrap_or_else(|| "-".into()),
+                if t.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", t.message)
+                }
+            );
+        }
+    }
+}
+
+fn short(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
 /// The current and rollback releases, the way-back tags, drift, locks and

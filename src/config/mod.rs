@@ -79,6 +79,18 @@ pub struct Environment {
     pub fleet: Option<fleet::Fleet>,
     /// Run as one host of a fleet: that host's address (`{host}` in checks).
     pub host_address: Option<String>,
+    /// What runs the release: Compose on one engine, or a Swarm stack.
+    pub backend: BackendKind,
+}
+
+/// `backend = "compose" | "swarm"` (`crate::backend`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendKind {
+    Compose,
+    /// The compose files deployed as stack `stack` on a Swarm manager.
+    Swarm {
+        stack: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -444,7 +456,7 @@ fn environments(
     for (name, knobs) in raw {
         names::check_name("environment", name.get_ref())
             .or_else(|m| src.err(name.span(), format!("environments: {m}")))?;
-        let mut env = resolve_env(src, name.get_ref(), knobs, defaults)?;
+        let mut env = resolve_env(src, name.get_ref(), knobs, defaults, project)?;
         // With several hosts, `dir` and `[ssh]` apply to each (fleet::build).
         env.remote = if knobs.hosts.is_some() {
             None
@@ -685,7 +697,13 @@ impl Knobs<'_> {
 }
 
 /// One environment with every deploy default resolved and checked.
-fn resolve_env(src: &Source, name: &str, env: &RawKnobs, d: &RawKnobs) -> Result<Environment> {
+fn resolve_env(
+    src: &Source,
+    name: &str,
+    env: &RawKnobs,
+    d: &RawKnobs,
+    project: &str,
+) -> Result<Environment> {
     let k = Knobs {
         src,
         env,
@@ -715,7 +733,48 @@ fn resolve_env(src: &Source, name: &str, env: &RawKnobs, d: &RawKnobs) -> Result
         remote: None,
         fleet: None,
         host_address: None,
+        backend: backend(src, &k, env, project)?,
     })
+}
+
+/// `backend` and `stack`: Swarm names its stack after the project unless
+/// told; a stack only means something to Swarm, and a Swarm is one cluster
+/// reached on one manager, not a list of `hosts`.
+fn backend(src: &Source, k: &Knobs, env: &RawKnobs, project: &str) -> Result<BackendKind> {
+    let stack = k.pick(|k| &k.stack);
+    let kind = match k.pick(|k| &k.backend) {
+        None => "compose".to_string(),
+        Some(b) => match b.get_ref().as_str() {
+            "compose" | "swarm" => b.get_ref().clone(),
+            other => {
+                return src.err(
+                    b.span(),
+                    format!("backend: `{other}` is not a backend; use \"compose\" or \"swarm\""),
+                )
+            }
+        },
+    };
+    if kind == "compose" {
+        if let Some(s) = stack {
+            return src.err(s.span(), "stack: only with backend = \"swarm\"");
+        }
+        return Ok(BackendKind::Compose);
+    }
+    if let Some(h) = &env.hosts {
+        return src.err(
+            h.span(),
+            "hosts: a Swarm is one cluster; with backend = \"swarm\" set `host` to one manager instead",
+        );
+    }
+    let stack = match stack {
+        Some(s) => {
+            names::check_name("stack", s.get_ref())
+                .or_else(|m| src.err(s.span(), format!("stack: {m}")))?;
+            s.into_inner()
+        }
+        None => project.to_string(),
+    };
+    Ok(BackendKind::Swarm { stack })
 }
 
 #[cfg(test)]

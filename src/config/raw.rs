@@ -104,6 +104,10 @@ pub struct RawKnobs {
     pub canary: Option<S<i64>>,
     /// Hosts switched at once after the canary; 0 = no limit (default 0).
     pub max_parallel_hosts: Option<S<i64>>,
+    /// Where releases run: "compose" (default; the engine at `host`) or "swarm" (a Swarm reached on a manager at `host`).
+    pub backend: Option<S<String>>,
+    /// With backend = "swarm": the stack's name (default: `project`).
+    pub stack: Option<S<String>>,
     /// Tag deployed when `--tag` is not given (default "latest").
     pub tag: Option<S<String>>,
     /// How long services may take to become healthy (default "100s").

@@ -132,7 +132,7 @@ pub async fn retag_rollback<B: Backend>(b: &B, live: &Release) {
         return;
     };
     for img in prev.services.values() {
-        if !matches!(b.has_image(&img.image_id).await, Ok(true)) {
+        if !matches!(b.has_image(img).await, Ok(true)) {
             return;
         }
     }

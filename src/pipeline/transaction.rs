@@ -342,7 +342,7 @@ async fn resolve<B: Backend>(b: &B, id: i64, desired: &Desired) -> Result<Images
         Desired::Restore { release } => {
             let step = b.out.step("images");
             for (svc, img) in &release.services {
-                if !b.has_image(&img.image_id).await? {
+                if !b.has_image(img).await? {
                     let msg = format!(
                         "image of release {} for {svc} ({}, {}) is no longer on this host",
                         release.id, img.image, img.image_id
@@ -376,9 +376,10 @@ async fn pin<B: Backend>(
     if let Some(c) = current {
         // All of the way back must be here before anything is tagged; the
         // engine calls run at once (this step is on every deploy's path).
-        let present = c.services.iter().map(|(svc, img)| async move {
-            Ok::<_, Error>((svc, img, b.has_image(&img.image_id).await?))
-        });
+        let present = c
+            .services
+            .iter()
+            .map(|(svc, img)| async move { Ok::<_, Error>((svc, img, b.has_image(img).await?)) });
         for (svc, img, found) in futures_util::future::try_join_all(present).await? {
             if !found {
                 let msg = format!(
@@ -396,6 +397,8 @@ async fn pin<B: Backend>(
     }
     b.tag_release(id, images).await?;
     step.done(match current {
+        // A backend whose way back is history alone (Swarm's digests) moves no names.
+        Some(c) if moved.is_empty() => format!("the way back is release {}", c.id),
         Some(c) => format!("{} → release {}", way_back_names(b, &moved), c.id),
         None => "nothing to go back to (first release)".to_string(),
     });

@@ -25,4 +25,5 @@ mod safety;
 mod signals;
 mod startfirst;
 mod state;
+mod swarm;
 mod wayback;

@@ -146,10 +146,15 @@ impl Ctx {
 
     /// Where this environment's generated compose overrides live.
     pub fn override_path(&self, release: i64) -> PathBuf {
-        state_dir(&self.cfg)
-            .join(&self.env.name)
-            .join(format!("release-{release}.yml"))
+        override_path(&self.cfg, &self.env.name, release)
     }
+}
+
+/// `.slipway/<env>/release-<id>.yml`: generated files of one release.
+pub fn override_path(cfg: &Config, env: &str, release: i64) -> PathBuf {
+    state_dir(cfg)
+        .join(env)
+        .join(format!("release-{release}.yml"))
 }
 
 /// Deploy preflight: the env file's `[env_rules]`, before anything is

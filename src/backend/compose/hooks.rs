@@ -18,7 +18,7 @@ use crate::engine::Compose;
 use crate::notify::Payload;
 use crate::probe::Vars;
 
-use super::context::Ctx;
+use crate::backend::Session;
 
 /// The variables a hook sees: the release's (from the event payload), the
 /// hook point, and the environment's URL.
@@ -80,7 +80,8 @@ pub fn container_name(
 /// service hook runs on. `pre_deploy` stops at the first failure and returns
 /// it; other points run every hook and warn about each failure.
 pub async fn run_point(
-    ctx: &Ctx,
+    ctx: &Session,
+    compose: &Compose,
     point: HookPoint,
     payload: &Payload,
     image_release: Option<i64>,
@@ -92,7 +93,7 @@ pub async fn run_point(
                 .journal(id, crate::state::Step::PreDeploy, &hook.name)
                 .map_err(|e| e.to_string())?;
         }
-        let result = run_one(ctx, hook, n, payload, image_release).await;
+        let result = run_one(ctx, compose, hook, n, payload, image_release).await;
         match (result, point) {
             (Ok(()), _) => {}
             (Err(e), HookPoint::PreDeploy) => return Err(e),
@@ -103,7 +104,8 @@ pub async fn run_point(
 }
 
 async fn run_one(
-    ctx: &Ctx,
+    ctx: &Session,
+    compose: &Compose,
     hook: &Hook,
     n: usize,
     payload: &Payload,
@@ -125,14 +127,7 @@ async fn run_one(
             }
         },
     };
-    let cmd = command(
-        hook,
-        &ctx.compose,
-        &ctx.cfg.dir,
-        &vars,
-        &expand,
-        pinned.as_ref(),
-    );
+    let cmd = command(hook, compose, &ctx.cfg.dir, &vars, &expand, pinned.as_ref());
     let out = exec::run(&cmd, hook.timeout).await;
     if let (Some(p), Ok(o)) = (&pinned, &out) {
         if o.timed_out {
@@ -172,7 +167,7 @@ async fn run_one(
 
 /// Pin the hook's service to the release's image in an override of its own.
 fn pin(
-    ctx: &Ctx,
+    ctx: &Session,
     hook: &Hook,
     svc: &str,
     n: usize,
@@ -186,8 +181,7 @@ fn pin(
         .ok_or_else(|| format!("`{svc}` is not a deployed service"))?;
     let image = format!("{repo}:{}", ctx.owner().release_tag(id));
     let release = payload.release.unwrap_or(id);
-    let file = ctx
-        .override_path(release)
+    let file = super::context::override_path(&ctx.cfg, &ctx.env.name, release)
         .with_file_name(format!("hook-{release}-{}-{n}.yml", hook.point.as_str()));
     let images = [(svc.to_string(), image)].into_iter().collect();
     if let Some(dir) = file.parent() {
@@ -225,7 +219,7 @@ pub fn remove_container(name: &str) -> Cmd {
 }
 
 /// A hook's output, so CI logs show what a migration did.
-fn show(ctx: &Ctx, o: &Output) {
+fn show(ctx: &Session, o: &Output) {
     let lines = printed(o);
     if !lines.is_empty() {
         ctx.out

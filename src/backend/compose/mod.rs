@@ -100,8 +100,8 @@ impl Backend for Ctx {
         Ok(images)
     }
 
-    async fn has_image(&self, image_id: &str) -> Result<bool> {
-        Ok(self.docker.image_id(image_id).await?.is_some())
+    async fn has_image(&self, image: &ServiceImage) -> Result<bool> {
+        Ok(self.docker.image_id(&image.image_id).await?.is_some())
     }
 
     async fn tag_release(&self, release: i64, images: &Images) -> Result<()> {
@@ -187,7 +187,7 @@ impl Backend for Ctx {
         payload: &Payload,
         image_release: Option<i64>,
     ) -> Result<(), String> {
-        hooks::run_point(self, point, payload, image_release).await
+        hooks::run_point(self, &self.compose, point, payload, image_release).await
     }
 
     /// Pins each service to its release tag in an override file, then lets

@@ -64,7 +64,7 @@ fn tag_of(name: &str) -> &str {
 /// Image IDs the retained releases need, with the release that needs them.
 /// `keep_releases` counts distinct releases: a rollback to an earlier release
 /// makes its images the newest kept set again, it does not take a slot.
-fn retained(releases: &[Release], keep: &BTreeMap<String, usize>) -> BTreeMap<String, String> {
+pub fn retained(releases: &[Release], keep: &BTreeMap<String, usize>) -> BTreeMap<String, String> {
     let mut need = BTreeMap::new();
     // Per environment: the distinct image sets seen so far, newest first.
     let mut seen: BTreeMap<&str, Vec<BTreeSet<&str>>> = BTreeMap::new();

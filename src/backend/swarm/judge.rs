@@ -1,0 +1,327 @@
+//! Whether a Swarm service has reached a release's image, judged from what
+//! the manager reports (pure, unit-tested): the service's `UpdateStatus`
+//! and its tasks. Never the CLI's exit code (`docker stack deploy` exits 0
+//! when Swarm rolled an update back, docker/cli#6752).
+//!
+//! A task reaches `running` only once its container's HEALTHCHECK passed
+//! (Swarm holds it in `starting` until then), so running on the release's
+//! digest is healthy.
+
+use std::collections::BTreeSet;
+
+/// A service as the manager reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceView {
+    /// The Swarm service's name (`<stack>_<service>`).
+    pub name: String,
+    /// `Spec.TaskTemplate.ContainerSpec.Image` (`repo:tag@sha256:…`).
+    pub image: String,
+    /// Replicated mode's count; `None` for a global service.
+    pub replicas: Option<u64>,
+    /// `UpdateStatus.State` (`updating`, `paused`, `completed`, `rollback_…`).
+    pub update_state: Option<String>,
+    pub update_message: Option<String>,
+}
+
+/// One task of a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskView {
+    pub id: String,
+    pub slot: Option<i64>,
+    /// The node's hostname (its ID when the manager does not know it).
+    pub node: String,
+    /// The manager marks the node `down` (its engine stopped answering).
+    pub node_down: bool,
+    /// The image's digest from the task's spec, if pinned by one.
+    pub digest: Option<String>,
+    /// `Status.State`: `new` … `starting`, `running`, `failed`, `shutdown`, …
+    pub state: String,
+    /// `DesiredState`: `running` for a task Swarm wants to run.
+    pub desired: String,
+    /// `Status.Err`, else `Status.Message`.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every wanted task runs the digest: what to print.
+    Done(String),
+    /// Not yet: what is missing (for the timeout's message).
+    Wait(String),
+    /// It will not get there: why, for history.
+    Failed(String),
+}
+
+/// The `sha256:…` after `@` in an image reference.
+pub fn digest_of(image: &str) -> Option<&str> {
+    image.rsplit_once('@').map(|(_, d)| d)
+}
+
+/// `sha256:0123456789ab` for messages.
+pub fn short(digest: &str) -> String {
+    let hex = digest.trim_start_matches("sha256:");
+    format!("sha256:{}", &hex[..hex.len().min(12)])
+}
+
+/// Judge `svc` against `digest`. `before` holds the IDs of the tasks that
+/// existed before this update: a failed task among them is history, a new
+/// one that failed on the digest ends the wait at once.
+pub fn judge(
+    svc: &ServiceView,
+    tasks: &[TaskView],
+    digest: &str,
+    before: &BTreeSet<String>,
+) -> Verdict {
+    let name = &svc.name;
+    match svc.update_state.as_deref() {
+        Some("paused") => {
+            return Verdict::Failed(format!(
+                "{name}: Swarm paused the update{}{}",
+                said(svc.update_message.as_deref()),
+                failed_task(tasks, digest, before)
+                    .map(|t| format!("; {}", describe(t)))
+                    .unwrap_or_default()
+            ))
+        }
+        Some(s) if s.starts_with("rollback") => {
+            return Verdict::Failed(format!(
+                "{name}: Swarm rolled the update back{}",
+                said(svc.update_message.as_deref())
+            ))
+        }
+        _ => {}
+    }
+    if let Some(t) = failed_task(tasks, digest, before) {
+        return Verdict::Failed(format!("{name}: {}", describe(t)));
+    }
+    let wanted: Vec<&TaskView> = tasks
+        .iter()
+        .filter(|t| t.desired == "running" && !t.node_down)
+        .collect();
+    let ok = wanted
+        .iter()
+        .filter(|t| t.digest.as_deref() == Some(digest) && t.state == "running")
+        .count();
+    let want = svc.replicas.map_or(wanted.len().max(1), |n| n as usize);
+    let down: BTreeSet<&str> = tasks
+        .iter()
+        .filter(|t| t.node_down && t.desired == "running")
+        .map(|t| t.node.as_str())
+        .collect();
+    let progress = format!("{ok}/{want} tasks running {}", short(digest));
+    if ok == want && ok == wanted.len() {
+        let note = if down.is_empty() {
+            progress
+        } else {
+            let nodes: Vec<&str> = down.into_iter().collect();
+            format!("{progress} (node {} down)", nodes.join(", "))
+        };
+        return Verdict::Done(note);
+    }
+    // The first task that is not there yet, as a human would look for it.
+    let behind = wanted
+        .iter()
+        .find(|t| t.digest.as_deref() != Some(digest) || t.state != "running");
+    Verdict::Wait(match behind {
+        Some(t) => format!("{progress}; {}", describe(t)),
+        None => progress,
+    })
+}
+
+/// A task created by this update that failed on the digest.
+fn failed_task<'a>(
+    tasks: &'a [TaskView],
+    digest: &str,
+    before: &BTreeSet<String>,
+) -> Option<&'a TaskView> {
+    tasks.iter().find(|t| {
+        !before.contains(&t.id)
+            && t.digest.as_deref() == Some(digest)
+            && matches!(t.state.as_str(), "failed" | "rejected")
+    })
+}
+
+/// `task 1 on node-b: failed (task: non-zero exit (3))`.
+fn describe(t: &TaskView) -> String {
+    let slot = t.slot.map(|s| format!(" {s}")).unwrap_or_default();
+    let image = match &t.digest {
+        Some(d) => format!(" {}", short(d)),
+        None => String::new(),
+    };
+    format!(
+        "task{slot}{image} on {}: {}{}",
+        t.node,
+        t.state,
+        if t.message.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", t.message)
+        }
+    )
+}
+
+fn said(message: Option<&str>) -> String {
+    match message {
+        Some(m) if !m.is_empty() => format!(" ({m})"),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NEW: &str = "sha256:2222222222222222222222222222";
+    const OLD: &str = "sha256:1111111111111111111111111111";
+
+    fn svc(state: Option<&str>) -> ServiceView {
+        ServiceView {
+            name: "shop_api".into(),
+            image: format!("r/api:v2@{NEW}"),
+            replicas: Some(2),
+            update_state: state.map(str::to_string),
+            update_message: state.map(|s| format!("update {s}")),
+        }
+    }
+
+    fn task(id: &str, digest: &str, state: &str, desired: &str) -> TaskView {
+        TaskView {
+            id: id.into(),
+            slot: Some(1),
+            node: "n1".into(),
+            node_down: false,
+            digest: Some(digest.into()),
+            state: state.into(),
+            desired: desired.into(),
+            message: String::new(),
+        }
+    }
+
+    fn none() -> BTreeSet<String> {
+        BTreeSet::new()
+    }
+
+    #[test]
+    fn done_when_every_wanted_task_runs_the_digest() {
+        let tasks = [
+            task("a", NEW, "running", "running"),
+            task("b", NEW, "running", "running"),
+            task("c", OLD, "shutdown", "shutdown"),
+        ];
+        assert_eq!(
+            judge(&svc(Some("updating")), &tasks, NEW, &none()),
+            Verdict::Done("2/2 tasks running sha256:222222222222".into())
+        );
+    }
+
+    #[test]
+    fn waits_for_old_tasks_and_tasks_still_starting() {
+        let mixed = [
+            task("a", NEW, "running", "running"),
+            task("b", OLD, "running", "running"),
+        ];
+        assert!(matches!(
+            judge(&svc(Some("updating")), &mixed, NEW, &none()),
+            Verdict::Wait(w) if w.contains("1/2") && w.contains("sha256:111111111111")
+        ));
+        let starting = [
+            task("a", NEW, "running", "running"),
+            task("b", NEW, "starting", "running"),
+        ];
+        assert!(matches!(
+            judge(&svc(Some("updating")), &starting, NEW, &none()),
+            Verdict::Wait(w) if w.contains("starting")
+        ));
+        // start-first: old and new both wanted for a moment.
+        let overlap = [
+            task("a", NEW, "running", "running"),
+            task("b", NEW, "running", "running"),
+            task("c", OLD, "running", "running"),
+        ];
+        assert!(matches!(
+            judge(&svc(Some("updating")), &overlap, NEW, &none()),
+            Verdict::Wait(_)
+        ));
+    }
+
+    #[test]
+    fn a_paused_or_rolled_back_update_fails() {
+        let mut failed = task("x", NEW, "failed", "shutdown");
+        failed.message = "task: non-zero exit (3)".into();
+        let tasks = [failed, task("b", OLD, "running", "running")];
+        match judge(&svc(Some("paused")), &tasks, NEW, &none()) {
+            Verdict::Failed(why) => {
+                assert!(why.contains("paused"), "{why}");
+                assert!(why.contains("non-zero exit (3)"), "{why}");
+            }
+            v => panic!("{v:?}"),
+        }
+        assert!(matches!(
+            judge(&svc(Some("rollback_completed")), &tasks, NEW, &none()),
+            Verdict::Failed(w) if w.contains("rolled the update back")
+        ));
+    }
+
+    #[test]
+    fn a_new_failed_task_fails_fast_an_old_one_is_history() {
+        let tasks = [
+            task("old-failure", NEW, "failed", "shutdown"),
+            task("a", NEW, "running", "running"),
+            task("b", NEW, "running", "running"),
+        ];
+        let before: BTreeSet<String> = ["old-failure".to_string()].into();
+        assert!(matches!(
+            judge(&svc(Some("updating")), &tasks, NEW, &before),
+            Verdict::Done(_)
+        ));
+        assert!(matches!(
+            judge(&svc(Some("updating")), &tasks, NEW, &none()),
+            Verdict::Failed(w) if w.contains("failed")
+        ));
+    }
+
+    #[test]
+    fn tasks_on_a_down_node_are_not_waited_for_and_said() {
+        let mut lost = task("c", NEW, "running", "running");
+        lost.node = "n3".into();
+        lost.node_down = true;
+        let tasks = [
+            task("a", NEW, "running", "running"),
+            task("b", NEW, "running", "running"),
+            lost,
+        ];
+        assert_eq!(
+            judge(&svc(None), &tasks, NEW, &none()),
+            Verdict::Done("2/2 tasks running sha256:222222222222 (node n3 down)".into())
+        );
+    }
+
+    #[test]
+    fn global_services_and_zero_replicas() {
+        let mut global = svc(None);
+        global.replicas = None;
+        assert!(matches!(
+            judge(
+                &global,
+                &[task("a", NEW, "running", "running")],
+                NEW,
+                &none()
+            ),
+            Verdict::Done(_)
+        ));
+        assert!(matches!(
+            judge(&global, &[], NEW, &none()),
+            Verdict::Wait(_)
+        ));
+        let mut zero = svc(None);
+        zero.replicas = Some(0);
+        assert!(matches!(judge(&zero, &[], NEW, &none()), Verdict::Done(_)));
+    }
+
+    #[test]
+    fn digests_from_references() {
+        assert_eq!(digest_of("r/api:v2@sha256:ab"), Some("sha256:ab"));
+        assert_eq!(digest_of("r/api:v2"), None);
+        assert_eq!(short("sha256:0123456789abcdef"), "sha256:0123456789ab");
+    }
+}

@@ -1,0 +1,507 @@
+//! The Swarm backend: the compose files deployed as a stack on a Swarm,
+//! reached on a manager (the local engine, or a host over SSH through
+//! `crate::remote`). Swarm stays the scheduler; slipway adds the
+//! transaction.
+//!
+//! A release's image is the registry digest its tag names at pull time
+//! (`repo:tag@sha256:…`), so every node runs the same bytes and the way back
+//! needs no tags: history holds the digests of every release, and a failed
+//! release puts each managed service back on the last succeeded release's
+//! digests, any depth back (never `docker service rollback`, one level deep).
+//! The first deploy creates the stack (`docker stack deploy`, images pinned);
+//! later ones update each managed service through the Engine API with the
+//! update order of its `strategy` and Swarm's failure action `pause`, and
+//! wait by reading `UpdateStatus` and the tasks ([`judge`]). Services of the
+//! stack slipway does not manage are never touched.
+
+pub mod engine;
+pub mod judge;
+pub mod prune;
+pub mod stack;
+pub mod status;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::backend::compose::context::{compose_for, load_model, resolve_repos, state_dir};
+use crate::backend::{Backend, Images, Moved, Purpose, Session};
+use crate::config::{BackendKind, Config, Health, HookPoint, Strategy};
+use crate::engine::compose::Model;
+use crate::engine::{Compose, Container, Docker};
+use crate::error::{Error, Result};
+use crate::notify::Payload;
+use crate::probe::smoke::{Suite, SuiteResult};
+use crate::probe::Vars;
+use crate::state::{ContainerLogs, EnvLock, Release, ServiceImage, State};
+
+use engine::Swarm;
+use judge::{digest_of, short, Verdict};
+
+/// How often a wait asks the manager (a local API call, cheap).
+const POLL: Duration = Duration::from_millis(500);
+
+/// The Swarm backend: the session, the manager's engine and the stack.
+pub struct Ctx {
+    pub session: Session,
+    pub docker: Docker,
+    pub swarm: Swarm,
+    /// For the compose model and `command` smoke checks.
+    pub compose: Compose,
+    pub model: Model,
+    pub stack: String,
+}
+
+impl std::ops::Deref for Ctx {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
+    }
+}
+
+impl Ctx {
+    /// Preflight up to the lock: a manager answers, the compose project
+    /// resolves, every managed service has a repository, and nothing is
+    /// configured that Swarm cannot do. Changes nothing.
+    pub async fn open(s: crate::settings::Settings) -> Result<Ctx> {
+        let crate::settings::Settings {
+            config: cfg,
+            env,
+            out,
+            notify_env,
+            ..
+        } = s;
+        if let Some(path) = cfg.env_file_path(&env) {
+            if !path.is_file() {
+                return Err(Error::Preflight(format!(
+                    "env file {} (environments.{}.env_file) does not exist",
+                    path.display(),
+                    env.name
+                )));
+            }
+        }
+        let stack = match &env.backend {
+            BackendKind::Swarm { stack } => stack.clone(),
+            BackendKind::Compose => cfg.project.clone(),
+        };
+        refuse_unsupported(&cfg, &env.name)?;
+        let compose = compose_for(&cfg, &env);
+        let (docker, model) = tokio::join!(Docker::connect(), load_model(&compose));
+        let docker = docker?;
+        let swarm = Swarm {
+            api: docker.api().clone(),
+        };
+        swarm.check_manager().await?;
+        let model = model?;
+        let repos = resolve_repos(&cfg, &model)?;
+        let state = State::open(&state_dir(&cfg))?;
+        Ok(Ctx {
+            session: Session {
+                cfg,
+                env,
+                state,
+                out,
+                repos,
+                notify_env,
+            },
+            docker,
+            swarm,
+            compose,
+            model,
+            stack,
+        })
+    }
+
+    /// The Swarm service of a compose service: `<stack>_<service>`.
+    pub fn service_name(&self, svc: &str) -> String {
+        format!("{}_{svc}", self.stack)
+    }
+
+    fn strategy(&self, svc: &str) -> Strategy {
+        self.cfg
+            .services
+            .get(svc)
+            .map_or(Strategy::StopFirst, |s| s.strategy)
+    }
+}
+
+/// What Swarm cannot do the way slipway's config asks, said before anything
+/// is touched: Swarm judges health by the image's HEALTHCHECK alone, and
+/// there is no one container to `exec` into or run a hook beside.
+pub fn refuse_unsupported(cfg: &Config, env: &str) -> Result<()> {
+    let swarm = "with backend = \"swarm\"";
+    for (name, svc) in &cfg.services {
+        if let Health::Http(_) = svc.health {
+            return Err(Error::Preflight(format!(
+                "services.{name}.health: an HTTP probe is not supported {swarm}: Swarm gates each task on the \
+                 image's HEALTHCHECK\n  hint: give the image a HEALTHCHECK and use health = \"auto\", \
+                 or check the URL in a [[smoke]] test"
+            )));
+        }
+    }
+    for check in &cfg.smoke {
+        if matches!(check.kind, crate::config::SmokeKind::Exec { .. }) {
+            return Err(Error::Preflight(format!(
+                "smoke check `{}`: `exec` is not supported {swarm} (a service's tasks run on several nodes)\n  \
+                 hint: use an http, tcp or command check",
+                check.name
+            )));
+        }
+    }
+    for point in [
+        HookPoint::PreDeploy,
+        HookPoint::PostDeploy,
+        HookPoint::PostRollback,
+        HookPoint::OnFailure,
+    ] {
+        if let Some(h) = cfg.hooks.at(point, env).find(|h| h.service.is_some()) {
+            return Err(Error::Preflight(format!(
+                "hooks.{}: hook `{}` runs in a one-off container of a service, which is not supported {swarm}\n  \
+                 hint: run it as a command on the manager (drop `service`), e.g. `docker run` of the image",
+                point.as_str(),
+                h.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `slipway check` on a Swarm: a manager answers, nothing is configured
+/// that Swarm cannot do, and the stack either has every managed service or
+/// does not exist yet (the first deploy creates it). Changes nothing.
+pub async fn check(
+    cfg: &Config,
+    env: &str,
+    stack: &str,
+    repos: &BTreeMap<String, String>,
+) -> Result<String> {
+    refuse_unsupported(cfg, env)?;
+    let docker = Docker::connect().await?;
+    let swarm = Swarm {
+        api: docker.api().clone(),
+    };
+    swarm.check_manager().await?;
+    let existing = swarm.stack_services(stack).await?;
+    if existing.is_empty() {
+        return Ok(format!(
+            "manager answers; stack `{stack}` does not exist yet (the first deploy creates it)"
+        ));
+    }
+    let missing: Vec<String> = repos
+        .keys()
+        .map(|svc| format!("{stack}_{svc}"))
+        .filter(|name| !existing.contains(name))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Preflight(format!(
+            "stack `{stack}` has no service {}\n  hint: add it with `docker stack deploy`; slipway updates the services a stack has",
+            missing.join(", ")
+        )));
+    }
+    Ok(format!(
+        "manager answers; stack `{stack}` has {} managed of {} services",
+        repos.len(),
+        existing.len()
+    ))
+}
+
+impl Backend for Ctx {
+    type Rollout<'a> = Rollout<'a>;
+    type Lock = EnvLock;
+
+    /// The lock lives in the state folder on the manager, beside history.
+    async fn lock(&self, command: &str, wait: Option<Duration>) -> Result<EnvLock> {
+        self.lock_state(command, wait).await
+    }
+
+    fn preflight(&self) -> Result<()> {
+        refuse_unsupported(&self.cfg, &self.env.name)
+    }
+
+    fn depends_on(&self) -> BTreeMap<String, Vec<String>> {
+        self.model
+            .services
+            .iter()
+            .map(|(name, s)| (name.clone(), s.depends_on.keys().cloned().collect()))
+            .collect()
+    }
+
+    /// The tasks Swarm wants running, as containers (image ID = digest).
+    async fn running(&self, service: &str) -> Result<Vec<Container>> {
+        let Some(s) = self.swarm.service(&self.service_name(service)).await? else {
+            return Ok(Vec::new());
+        };
+        let tasks = self
+            .swarm
+            .tasks(s.id.as_deref().unwrap_or_default())
+            .await?;
+        let image = engine::view(&s).image;
+        Ok(tasks
+            .into_iter()
+            .filter(|t| t.desired == "running")
+            .map(|t| Container {
+                id: t.id.clone(),
+                name: format!(
+                    "{}.{} on {}",
+                    self.service_name(service),
+                    t.slot.unwrap_or_default(),
+                    t.node
+                ),
+                service: service.to_string(),
+                image: image.clone(),
+                image_id: t.digest.clone().unwrap_or_default(),
+                state: t.state.clone(),
+                health: match t.state.as_str() {
+                    "running" => crate::engine::Health::Healthy,
+                    "starting" => crate::engine::Health::Starting,
+                    _ => crate::engine::Health::None,
+                },
+                exit_code: 0,
+                restart_count: 0,
+                started_at: String::new(),
+                health_log: (!t.message.is_empty()).then(|| t.message.clone()),
+            })
+            .collect())
+    }
+
+    /// Resolve each tag to the digest the registry has for it now, through
+    /// the manager; the nodes pull by that digest when their tasks start.
+    async fn pull(&self, _release: i64, refs: &BTreeMap<String, String>) -> Result<Images> {
+        let asks = refs.iter().map(|(svc, image)| async move {
+            match self.swarm.registry_digest(image).await {
+                Ok(digest) => Ok((
+                    svc.clone(),
+                    ServiceImage {
+                        image: image.clone(),
+                        image_id: digest,
+                    },
+                )),
+                Err(e) => Err(Error::Pull(format!(
+                    "{image}: the registry did not resolve it ({e})\n  nothing running was changed"
+                ))),
+            }
+        });
+        Ok(futures_util::future::try_join_all(asks)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// The registry still has the digest (any node can pull it).
+    async fn has_image(&self, image: &ServiceImage) -> Result<bool> {
+        let repo = crate::config::names::split_image(&image.image).0;
+        Ok(self
+            .swarm
+            .registry_digest(&format!("{repo}@{}", image.image_id))
+            .await
+            .is_ok())
+    }
+
+    /// A digest is immutable: a release needs no name of its own.
+    async fn tag_release(&self, _release: i64, _images: &Images) -> Result<()> {
+        Ok(())
+    }
+
+    /// The way back is history's digests, not tags.
+    async fn point_way_back(&self, _target: &Release) -> Result<Vec<Moved>> {
+        Ok(Vec::new())
+    }
+
+    async fn put_back(&self, _moved: &[Moved]) {}
+
+    /// The first deploy creates the stack (every service, managed ones on
+    /// the release's digests); after that the stack must hold every managed
+    /// service, and the rest is not slipway's to touch.
+    async fn start_dependencies(&self, release: i64) -> Result<()> {
+        let existing = self.swarm.stack_services(&self.stack).await?;
+        if existing.is_empty() {
+            let images = self
+                .state
+                .release(release)?
+                .map(|r| r.services)
+                .unwrap_or_default();
+            return stack::create(self, release, &images).await;
+        }
+        for svc in self.repos.keys() {
+            let name = self.service_name(svc);
+            if !existing.contains(&name) {
+                return Err(Error::Preflight(format!(
+                    "stack `{}` has no service `{name}`\n  hint: add `{svc}` to the stack with `docker stack deploy` \
+                     (slipway updates the services a stack has, and creates a stack only when it does not exist)",
+                    self.stack
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_hooks(
+        &self,
+        point: HookPoint,
+        payload: &Payload,
+        image_release: Option<i64>,
+    ) -> Result<(), String> {
+        crate::backend::compose::hooks::run_point(
+            self,
+            &self.compose,
+            point,
+            payload,
+            image_release,
+        )
+        .await
+    }
+
+    async fn prepare<'a>(
+        &'a self,
+        _release: i64,
+        images: &'a Images,
+        _vars: &'a Vars,
+        _purpose: Purpose,
+    ) -> Result<Rollout<'a>, String> {
+        Ok(Rollout {
+            ctx: self,
+            images,
+            before: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Services a failed release created that the release it goes back to
+    /// did not have: removed.
+    async fn remove(&self, _release: i64, services: &[String]) -> Result<(), String> {
+        for svc in services {
+            self.swarm
+                .remove(&self.service_name(svc))
+                .await
+                .map_err(|e| format!("{svc}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn failure_logs(&self) -> Vec<ContainerLogs> {
+        Vec::new()
+    }
+
+    async fn smoke(&self, vars: Vars) -> SuiteResult {
+        Suite {
+            checks: &self.cfg.smoke,
+            vars,
+            compose: &self.compose,
+            cwd: &self.cfg.dir,
+            timeout: self.env.smoke_timeout,
+            concurrency: self.env.smoke_concurrency,
+        }
+        .run()
+        .await
+    }
+
+    /// Swarm shuts replaced tasks down itself.
+    async fn retire(&self) -> Result<usize> {
+        Ok(0)
+    }
+
+    async fn prune(&self, dry_run: bool) -> Result<crate::backend::compose::prune::Plan> {
+        prune::run(self, dry_run).await
+    }
+}
+
+/// One release's images rolled out over the stack's services.
+pub struct Rollout<'a> {
+    ctx: &'a Ctx,
+    images: &'a Images,
+    /// Service → its task IDs before its update (their failures are history).
+    before: Mutex<BTreeMap<String, BTreeSet<String>>>,
+}
+
+impl Rollout<'_> {
+    fn target(&self, svc: &str) -> std::result::Result<&ServiceImage, String> {
+        self.images
+            .get(svc)
+            .ok_or_else(|| format!("{svc}: no image in this release"))
+    }
+}
+
+impl crate::backend::Rollout for Rollout<'_> {
+    /// Point the service at `repo:tag@digest`; Swarm replaces the tasks in
+    /// the strategy's order. Already there and not paused: nothing to do.
+    async fn roll(&self, svc: &str) -> Result<String, String> {
+        let ctx = self.ctx;
+        let img = self.target(svc)?;
+        let name = ctx.service_name(svc);
+        let service = ctx
+            .swarm
+            .service(&name)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{svc}: stack `{}` has no service `{name}`", ctx.stack))?;
+        let id = service.id.clone().unwrap_or_default();
+        let tasks = ctx.swarm.tasks(&id).await.map_err(|e| e.to_string())?;
+        if let Ok(mut before) = self.before.lock() {
+            before.insert(
+                svc.to_string(),
+                tasks.iter().map(|t| t.id.clone()).collect(),
+            );
+        }
+        let view = engine::view(&service);
+        let there = digest_of(&view.image) == Some(img.image_id.as_str());
+        let stuck = view
+            .update_state
+            .as_deref()
+            .is_some_and(|s| s == "paused" || s.starts_with("rollback"));
+        if there && !stuck {
+            return Ok(format!("{svc} on {}", short(&img.image_id)));
+        }
+        let reference = format!("{}@{}", img.image, img.image_id);
+        let strategy = ctx.strategy(svc);
+        ctx.swarm
+            .set_image(&service, &reference, strategy, there)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(format!(
+            "{svc} → {} ({})",
+            short(&img.image_id),
+            match strategy {
+                Strategy::StartFirst => "start-first",
+                Strategy::StopFirst => "stop-first",
+            }
+        ))
+    }
+
+    /// Until every task Swarm wants runs the digest (healthy), a task of
+    /// this update fails, Swarm pauses the update, or `health_timeout`.
+    async fn healthy(&self, svc: &str) -> Result<String, String> {
+        let ctx = self.ctx;
+        let img = self.target(svc)?;
+        let name = ctx.service_name(svc);
+        let before = self
+            .before
+            .lock()
+            .map(|b| b.get(svc).cloned().unwrap_or_default())
+            .unwrap_or_default();
+        let timeout = ctx.env.health_timeout;
+        let started = Instant::now();
+        loop {
+            let service = ctx
+                .swarm
+                .service(&name)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("{svc}: service `{name}` is gone"))?;
+            let tasks = ctx
+                .swarm
+                .tasks(service.id.as_deref().unwrap_or_default())
+                .await
+                .map_err(|e| e.to_string())?;
+            match judge::judge(&engine::view(&service), &tasks, &img.image_id, &before) {
+                Verdict::Done(note) => return Ok(format!("{svc}: {note}")),
+                Verdict::Failed(why) => return Err(why),
+                Verdict::Wait(what) if started.elapsed() >= timeout => {
+                    return Err(format!(
+                        "{svc} not healthy after {}: {what}",
+                        humantime::format_duration(timeout)
+                    ))
+                }
+                Verdict::Wait(_) => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+}

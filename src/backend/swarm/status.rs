@@ -1,0 +1,106 @@
+//! `slipway status` on a Swarm: each managed service's spec digest, update
+//! state and the tasks Swarm wants running, per node; whether the registry
+//! still has the way back's digests.
+
+use std::collections::BTreeMap;
+
+use super::engine::{self, Swarm};
+use super::judge::digest_of;
+use crate::commands::status::{Now, ServiceNow, TaskNow};
+use crate::config::names::split_image;
+use crate::config::BackendKind;
+use crate::engine::Docker;
+use crate::error::Result;
+use crate::settings::Settings;
+use crate::state::Release;
+
+pub async fn now(s: &Settings, rollback: Option<&Release>) -> Result<Now> {
+    let stack = match &s.env.backend {
+        BackendKind::Swarm { stack } => stack.clone(),
+        BackendKind::Compose => s.config.project.clone(),
+    };
+    let docker = Docker::connect().await?;
+    let swarm = Swarm {
+        api: docker.api().clone(),
+    };
+    swarm.check_manager().await?;
+    let mut rollback_images_present = rollback.is_some();
+    for img in rollback.map(|r| r.services.values()).into_iter().flatten() {
+        let repo = split_image(&img.image).0;
+        rollback_images_present &= swarm
+            .registry_digest(&format!("{repo}@{}", img.image_id))
+            .await
+            .is_ok();
+    }
+    let mut services = BTreeMap::new();
+    let mut running = BTreeMap::new();
+    let mut tasks_of = BTreeMap::new();
+    for svc in s.config.services.keys() {
+        let name = format!("{stack}_{svc}");
+        let Some(service) = swarm.service(&name).await? else {
+            services.insert(
+                svc.clone(),
+                ServiceNow {
+                    image: None,
+                    image_id: None,
+                    container: None,
+                    state: "missing".into(),
+                    health: "none".into(),
+                },
+            );
+            running.insert(svc.clone(), Vec::new());
+            continue;
+        };
+        let view = engine::view(&service);
+        let tasks: Vec<_> = swarm
+            .tasks(service.id.as_deref().unwrap_or_default())
+            .await?
+            .into_iter()
+            .filter(|t| t.desired == "running")
+            .collect();
+        let up = tasks.iter().filter(|t| t.state == "running").count();
+        let want = view
+            .replicas
+            .map_or_else(|| "global".to_string(), |n| n.to_string());
+        services.insert(
+            svc.clone(),
+            ServiceNow {
+                image: Some(view.image.clone()),
+                image_id: digest_of(&view.image).map(str::to_string),
+                container: Some(name.clone()),
+                state: format!("{up}/{want}"),
+                health: view.update_state.clone().unwrap_or_else(|| "-".into()),
+            },
+        );
+        running.insert(
+            svc.clone(),
+            tasks
+                .iter()
+                .filter(|t| t.state == "running")
+                .filter_map(|t| t.digest.clone())
+                .collect(),
+        );
+        tasks_of.insert(
+            svc.clone(),
+            tasks
+                .into_iter()
+                .map(|t| TaskNow {
+                    slot: t.slot,
+                    node: t.node,
+                    node_down: t.node_down,
+                    state: t.state,
+                    digest: t.digest,
+                    message: t.message,
+                })
+                .collect(),
+        );
+    }
+    Ok(Now {
+        rollback_images_present,
+        way_back_tags: Vec::new(),
+        services,
+        running,
+        stack: Some(stack),
+        tasks: tasks_of,
+    })
+}
