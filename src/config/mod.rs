@@ -846,6 +846,59 @@ expect_json = { "$.status" = "ok" }
     }
 
     #[test]
+    fn swarm_backend_names_its_stack_after_the_project_unless_told() {
+        let swarm = MINIMAL.replace(
+            "keep_releases = 3",
+            "keep_releases = 3\nbackend = \"swarm\"",
+        );
+        let c = parse(&swarm).expect("valid");
+        assert_eq!(
+            c.environments["production"].backend,
+            BackendKind::Swarm {
+                stack: "goodgo".into()
+            }
+        );
+        assert_eq!(c.environments["staging"].backend, BackendKind::Compose);
+        let named = swarm.replace(
+            "backend = \"swarm\"",
+            "backend = \"swarm\"\nstack = \"shop\"",
+        );
+        assert_eq!(
+            parse(&named).expect("valid").environments["production"].backend,
+            BackendKind::Swarm {
+                stack: "shop".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_backend_and_stack_are_located() {
+        let e = err(&MINIMAL.replace("keep_releases = 3", "keep_releases = 3\nbackend = \"k8s\""));
+        assert!(
+            e.starts_with("slipway.toml:15:11: backend: `k8s` is not a backend"),
+            "{e}"
+        );
+        let e = err(&MINIMAL.replace("keep_releases = 3", "keep_releases = 3\nstack = \"shop\""));
+        assert!(
+            e.starts_with("slipway.toml:15:9: stack: only with backend = \"swarm\""),
+            "{e}"
+        );
+        let e = err(&MINIMAL.replace(
+            "keep_releases = 3",
+            "keep_releases = 3\nbackend = \"swarm\"\nstack = \"a b\"",
+        ));
+        assert!(
+            e.starts_with("slipway.toml:16:9: stack: `a b` is not a valid stack name"),
+            "{e}"
+        );
+        let e = err(&MINIMAL.replace(
+            "keep_releases = 3",
+            "keep_releases = 3\nbackend = \"swarm\"\nhosts = { a = \"ssh://a\" }",
+        ));
+        assert!(e.contains("a Swarm is one cluster"), "{e}");
+    }
+
+    #[test]
     fn wrong_type_has_location() {
         let e = err(&MINIMAL.replace("keep_releases = 3", "keep_releases = \"three\""));
         assert!(

@@ -88,8 +88,9 @@ impl Swarm {
         }
     }
 
-    /// The tasks of the service with this ID (every state Swarm still keeps).
-    pub async fn tasks(&self, id: &str) -> Result<Vec<TaskView>> {
+    /// The tasks of the service with this ID (every state Swarm still
+    /// keeps), and the hostnames of the nodes the manager marks down.
+    pub async fn tasks_and_down_nodes(&self, id: &str) -> Result<(Vec<TaskView>, Vec<String>)> {
         let filters: HashMap<String, Vec<String>> =
             [("service".to_string(), vec![id.to_string()])].into();
         let (tasks, nodes) = tokio::join!(
@@ -100,12 +101,23 @@ impl Swarm {
         );
         let tasks = tasks.map_err(|e| err(&format!("list tasks of service {id}"), e))?;
         let nodes = nodes?;
-        Ok(tasks
+        let tasks = tasks
             .into_iter()
             // The filter also matches names that start alike: keep its own.
             .filter(|t| t.service_id.as_deref() == Some(id))
             .map(|t| task_view(t, &nodes))
-            .collect())
+            .collect();
+        let down = nodes
+            .into_values()
+            .filter(|(_, down)| *down)
+            .map(|(host, _)| host)
+            .collect();
+        Ok((tasks, down))
+    }
+
+    /// The tasks of the service with this ID.
+    pub async fn tasks(&self, id: &str) -> Result<Vec<TaskView>> {
+        Ok(self.tasks_and_down_nodes(id).await?.0)
     }
 
     /// Node ID → (hostname, down).

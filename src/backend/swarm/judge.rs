@@ -65,12 +65,14 @@ pub fn short(digest: &str) -> String {
 
 /// Judge `svc` against `digest`. `before` holds the IDs of the tasks that
 /// existed before this update: a failed task among them is history, a new
-/// one that failed on the digest ends the wait at once.
+/// one that failed on the digest ends the wait at once. `down_nodes`: the
+/// swarm's nodes the manager marks down, said when done without them.
 pub fn judge(
     svc: &ServiceView,
     tasks: &[TaskView],
     digest: &str,
     before: &BTreeSet<String>,
+    down_nodes: &[String],
 ) -> Verdict {
     let name = &svc.name;
     match svc.update_state.as_deref() {
@@ -103,10 +105,15 @@ pub fn judge(
         .filter(|t| t.digest.as_deref() == Some(digest) && t.state == "running")
         .count();
     let want = svc.replicas.map_or(wanted.len().max(1), |n| n as usize);
-    let down: BTreeSet<&str> = tasks
+    let down: BTreeSet<&str> = down_nodes
         .iter()
-        .filter(|t| t.node_down && t.desired == "running")
-        .map(|t| t.node.as_str())
+        .map(String::as_str)
+        .chain(
+            tasks
+                .iter()
+                .filter(|t| t.node_down && t.desired == "running")
+                .map(|t| t.node.as_str()),
+        )
         .collect();
     let progress = format!("{ok}/{want} tasks running {}", short(digest));
     if ok == want && ok == wanted.len() {
@@ -114,14 +121,19 @@ pub fn judge(
             progress
         } else {
             let nodes: Vec<&str> = down.into_iter().collect();
-            format!("{progress} (node {} down)", nodes.join(", "))
+            format!(
+                "{progress} on the nodes left (node {} down)",
+                nodes.join(", ")
+            )
         };
         return Verdict::Done(note);
     }
-    // The first task that is not there yet, as a human would look for it.
+    // The task a human would look at: a new one not running yet, else an
+    // old one still waiting to be replaced.
     let behind = wanted
         .iter()
-        .find(|t| t.digest.as_deref() != Some(digest) || t.state != "running");
+        .find(|t| t.digest.as_deref() == Some(digest) && t.state != "running")
+        .or_else(|| wanted.iter().find(|t| t.digest.as_deref() != Some(digest)));
     Verdict::Wait(match behind {
         Some(t) => format!("{progress}; {}", describe(t)),
         None => progress,
@@ -209,7 +221,7 @@ mod tests {
             task("c", OLD, "shutdown", "shutdown"),
         ];
         assert_eq!(
-            judge(&svc(Some("updating")), &tasks, NEW, &none()),
+            judge(&svc(Some("updating")), &tasks, NEW, &none(), &[]),
             Verdict::Done("2/2 tasks running sha256:222222222222".into())
         );
     }
@@ -221,7 +233,7 @@ mod tests {
             task("b", OLD, "running", "running"),
         ];
         assert!(matches!(
-            judge(&svc(Some("updating")), &mixed, NEW, &none()),
+            judge(&svc(Some("updating")), &mixed, NEW, &none(), &[]),
             Verdict::Wait(w) if w.contains("1/2") && w.contains("sha256:111111111111")
         ));
         let starting = [
@@ -229,7 +241,7 @@ mod tests {
             task("b", NEW, "starting", "running"),
         ];
         assert!(matches!(
-            judge(&svc(Some("updating")), &starting, NEW, &none()),
+            judge(&svc(Some("updating")), &starting, NEW, &none(), &[]),
             Verdict::Wait(w) if w.contains("starting")
         ));
         // start-first: old and new both wanted for a moment.
@@ -239,7 +251,7 @@ mod tests {
             task("c", OLD, "running", "running"),
         ];
         assert!(matches!(
-            judge(&svc(Some("updating")), &overlap, NEW, &none()),
+            judge(&svc(Some("updating")), &overlap, NEW, &none(), &[]),
             Verdict::Wait(_)
         ));
     }
@@ -249,7 +261,7 @@ mod tests {
         let mut failed = task("x", NEW, "failed", "shutdown");
         failed.message = "task: non-zero exit (3)".into();
         let tasks = [failed, task("b", OLD, "running", "running")];
-        match judge(&svc(Some("paused")), &tasks, NEW, &none()) {
+        match judge(&svc(Some("paused")), &tasks, NEW, &none(), &[]) {
             Verdict::Failed(why) => {
                 assert!(why.contains("paused"), "{why}");
                 assert!(why.contains("non-zero exit (3)"), "{why}");
@@ -257,7 +269,7 @@ mod tests {
             v => panic!("{v:?}"),
         }
         assert!(matches!(
-            judge(&svc(Some("rollback_completed")), &tasks, NEW, &none()),
+            judge(&svc(Some("rollback_completed")), &tasks, NEW, &none(), &[]),
             Verdict::Failed(w) if w.contains("rolled the update back")
         ));
     }
@@ -271,11 +283,11 @@ mod tests {
         ];
         let before: BTreeSet<String> = ["old-failure".to_string()].into();
         assert!(matches!(
-            judge(&svc(Some("updating")), &tasks, NEW, &before),
+            judge(&svc(Some("updating")), &tasks, NEW, &before, &[]),
             Verdict::Done(_)
         ));
         assert!(matches!(
-            judge(&svc(Some("updating")), &tasks, NEW, &none()),
+            judge(&svc(Some("updating")), &tasks, NEW, &none(), &[]),
             Verdict::Failed(w) if w.contains("failed")
         ));
     }
@@ -291,9 +303,34 @@ mod tests {
             lost,
         ];
         assert_eq!(
-            judge(&svc(None), &tasks, NEW, &none()),
-            Verdict::Done("2/2 tasks running sha256:222222222222 (node n3 down)".into())
+            judge(&svc(None), &tasks, NEW, &none(), &[]),
+            Verdict::Done(
+                "2/2 tasks running sha256:222222222222 on the nodes left (node n3 down)".into()
+            )
         );
+    }
+
+    #[test]
+    fn a_global_service_done_without_a_down_node_says_so() {
+        let mut global = svc(None);
+        global.replicas = None;
+        let tasks = [task("a", NEW, "running", "running")];
+        assert!(matches!(
+            judge(&global, &tasks, NEW, &none(), &["n2".to_string()]),
+            Verdict::Done(d) if d.ends_with("on the nodes left (node n2 down)")
+        ));
+    }
+
+    #[test]
+    fn the_wait_names_a_new_task_not_running_before_an_old_one() {
+        let tasks = [
+            task("old", OLD, "running", "running"),
+            task("new", NEW, "starting", "running"),
+        ];
+        assert!(matches!(
+            judge(&svc(Some("updating")), &tasks, NEW, &none(), &[]),
+            Verdict::Wait(w) if w.contains("sha256:222222222222 on n1: starting")
+        ));
     }
 
     #[test]
@@ -305,17 +342,21 @@ mod tests {
                 &global,
                 &[task("a", NEW, "running", "running")],
                 NEW,
-                &none()
+                &none(),
+                &[]
             ),
             Verdict::Done(_)
         ));
         assert!(matches!(
-            judge(&global, &[], NEW, &none()),
+            judge(&global, &[], NEW, &none(), &[]),
             Verdict::Wait(_)
         ));
         let mut zero = svc(None);
         zero.replicas = Some(0);
-        assert!(matches!(judge(&zero, &[], NEW, &none()), Verdict::Done(_)));
+        assert!(matches!(
+            judge(&zero, &[], NEW, &none(), &[]),
+            Verdict::Done(_)
+        ));
     }
 
     #[test]

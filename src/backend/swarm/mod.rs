@@ -486,12 +486,13 @@ impl crate::backend::Rollout for Rollout<'_> {
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("{svc}: service `{name}` is gone"))?;
-            let tasks = ctx
+            let (tasks, down) = ctx
                 .swarm
-                .tasks(service.id.as_deref().unwrap_or_default())
+                .tasks_and_down_nodes(service.id.as_deref().unwrap_or_default())
                 .await
                 .map_err(|e| e.to_string())?;
-            match judge::judge(&engine::view(&service), &tasks, &img.image_id, &before) {
+            let view = engine::view(&service);
+            match judge::judge(&view, &tasks, &img.image_id, &before, &down) {
                 Verdict::Done(note) => return Ok(format!("{svc}: {note}")),
                 Verdict::Failed(why) => return Err(why),
                 Verdict::Wait(what) if started.elapsed() >= timeout => {
