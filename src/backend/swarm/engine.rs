@@ -252,10 +252,11 @@ fn task_view(t: Task, nodes: &BTreeMap<String, (String, bool)>) -> TaskView {
         .and_then(|c| c.image)
         .unwrap_or_default();
     let node_id = t.node_id.unwrap_or_default();
+    // A node the swarm no longer lists is gone: as good as down.
     let (node, node_down) = nodes
         .get(&node_id)
         .cloned()
-        .unwrap_or_else(|| (node_id.clone(), false));
+        .unwrap_or_else(|| (node_id.clone(), !node_id.is_empty()));
     let status = t.status.unwrap_or_default();
     let message = status
         .err

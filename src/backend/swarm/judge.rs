@@ -104,7 +104,19 @@ pub fn judge(
         .iter()
         .filter(|t| t.digest.as_deref() == Some(digest) && t.state == "running")
         .count();
-    let want = svc.replicas.map_or(wanted.len().max(1), |n| n as usize);
+    // A global service wants one task per node it runs on: every node that
+    // holds a task of it (Swarm keeps a few per node), down ones aside. Not
+    // the tasks wanted right now: a crashed task's successor may not exist yet.
+    let want = match svc.replicas {
+        Some(n) => n as usize,
+        None => tasks
+            .iter()
+            .filter(|t| !t.node.is_empty() && !t.node_down)
+            .map(|t| t.node.as_str())
+            .collect::<BTreeSet<_>>()
+            .len()
+            .max(1),
+    };
     let down: BTreeSet<&str> = down_nodes
         .iter()
         .map(String::as_str)
@@ -164,7 +176,7 @@ fn describe(t: &TaskView) -> String {
         "task{slot}{image} on {}: {}{}",
         t.node,
         t.state,
-        if t.message.is_empty() {
+        if t.message.is_empty() || t.message == t.state {
             String::new()
         } else {
             format!(" ({})", t.message)
@@ -330,6 +342,21 @@ mod tests {
         assert!(matches!(
             judge(&svc(Some("updating")), &tasks, NEW, &none(), &[]),
             Verdict::Wait(w) if w.contains("sha256:222222222222 on n1: starting")
+        ));
+    }
+
+    #[test]
+    fn a_global_service_waits_for_the_node_whose_task_is_being_replaced() {
+        let mut global = svc(None);
+        global.replicas = None;
+        let mut crashed = task("c", OLD, "failed", "shutdown");
+        crashed.node = "n3".into();
+        let mut other = task("b", NEW, "running", "running");
+        other.node = "n2".into();
+        let tasks = [task("a", NEW, "running", "running"), other, crashed];
+        assert!(matches!(
+            judge(&global, &tasks, NEW, &none(), &[]),
+            Verdict::Wait(w) if w.starts_with("2/3")
         ));
     }
 
