@@ -226,6 +226,17 @@ down_one() {
         done
         ip netns del "$n" 2>/dev/null || true
     fi
+    # Containers live in their own network namespaces: when the host's dockerd
+    # was killed (kill -9, a Swarm node-down test), their processes outlive it
+    # and the netns above. They are all in the host's cgroup (--cgroup-parent).
+    local cgpids
+    for _ in 1 2 3; do
+        cgpids="$(cat /sys/fs/cgroup/*/"slw-$name"/cgroup.procs /sys/fs/cgroup/*/"slw-$name"/*/cgroup.procs 2>/dev/null | sort -u || true)"
+        [ -n "$cgpids" ] || break
+        # shellcheck disable=SC2086
+        kill -9 $cgpids 2>/dev/null || true
+        sleep 0.2
+    done
     for cg in /sys/fs/cgroup/*/"slw-$name"; do
         if [ -d "$cg" ]; then find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true; fi
     done
