@@ -48,6 +48,7 @@ mod tests {
         for example in [
             "examples/goodgo/slipway.toml",
             "examples/startfirst/slipway.toml",
+            "examples/swarm/slipway.toml",
         ] {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(example);
             let v: toml::Value =

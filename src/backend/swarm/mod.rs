@@ -506,3 +506,52 @@ impl crate::backend::Rollout for Rollout<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Config {
+        Config::parse(std::path::Path::new("slipway.toml"), text).expect("valid config")
+    }
+
+    const BASE: &str = r#"
+project = "shop"
+[environments.prod]
+backend = "swarm"
+[services.api]
+"#;
+
+    #[test]
+    fn the_swarm_example_parses_and_asks_nothing_swarm_cannot_do() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/swarm/slipway.toml");
+        let text = std::fs::read_to_string(&path).expect("example");
+        let cfg = Config::parse(&path, &text).expect("parses");
+        assert_eq!(
+            cfg.environments["production"].backend,
+            BackendKind::Swarm {
+                stack: "goodgo".into()
+            }
+        );
+        refuse_unsupported(&cfg, "production").expect("supported");
+    }
+
+    #[test]
+    fn refuses_http_health_exec_checks_and_service_hooks_naming_the_key() {
+        let refused =
+            |extra: &str| match refuse_unsupported(&parse(&format!("{BASE}{extra}")), "prod") {
+                Err(Error::Preflight(m)) => m,
+                other => panic!("{extra}: {other:?}"),
+            };
+        assert!(refused("health = { http = \"http://x/health\" }\n")
+            .starts_with("services.api.health: an HTTP probe is not supported"));
+        assert!(refused(
+            "[[smoke]]\nname = \"db\"\nexec = { service = \"api\", command = [\"true\"] }\n"
+        )
+        .starts_with("smoke check `db`: `exec` is not supported"));
+        assert!(refused("[hooks]\npre_deploy = { name = \"migrate\", service = \"api\", command = [\"true\"] }\n")
+            .starts_with("hooks.pre_deploy: hook `migrate` runs in a one-off container"));
+        assert!(refuse_unsupported(&parse(BASE), "prod").is_ok());
+    }
+}
