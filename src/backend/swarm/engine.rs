@@ -183,9 +183,10 @@ impl Swarm {
             version: version as i32,
             ..Default::default()
         };
+        // As `--with-registry-auth`: the nodes pull with the user's login.
         let answer = self
             .api
-            .update_service(&name, spec, options, None)
+            .update_service(&name, spec, options, super::auth::credentials_for(image))
             .await
             .map_err(|e| err(&format!("update service {name}"), e))?;
         if let Some(w) = answer.warnings.filter(|w| !w.is_empty()) {
@@ -208,7 +209,7 @@ impl Swarm {
     pub async fn registry_digest(&self, reference: &str) -> std::result::Result<String, String> {
         let answer = self
             .api
-            .inspect_registry_image(reference, None)
+            .inspect_registry_image(reference, super::auth::credentials_for(reference))
             .await
             .map_err(|e| e.to_string())?;
         answer

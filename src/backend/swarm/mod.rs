@@ -14,6 +14,7 @@
 //! wait by reading `UpdateStatus` and the tasks ([`judge`]). Services of the
 //! stack slipway does not manage are never touched.
 
+pub mod auth;
 pub mod engine;
 pub mod judge;
 pub mod prune;
