@@ -81,6 +81,21 @@ impl Capture {
         }
     }
 
+    /// Keep lines read some other way (a Swarm task's), once per ID.
+    pub fn keep(&self, id: &str, service: &str, name: &str, lines: &[String]) {
+        if self.lines == 0 || self.has(id) {
+            return;
+        }
+        let logs = ContainerLogs {
+            service: service.to_string(),
+            container: name.to_string(),
+            lines: lines.iter().map(|l| self.secrets.redact(l)).collect(),
+        };
+        if let Ok(mut taken) = self.taken.lock() {
+            taken.push((id.to_string(), logs));
+        }
+    }
+
     /// A container's lines as kept: no env file value survives.
     fn redacted(&self, c: &Container, lines: &[String]) -> ContainerLogs {
         ContainerLogs {

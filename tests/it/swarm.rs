@@ -295,6 +295,11 @@ fn swarm_deploys_roll_back_by_digest_and_survive_a_dead_node() {
     let run = lab.slipway(&["deploy", "--tag", "v6"]);
     assert_eq!(run.code, 1, "crash: {}", run.stderr);
     assert!(
+        run.stderr.contains("crashing at start on purpose"),
+        "the failing task's last lines: {}",
+        run.stderr
+    );
+    assert!(
         started.elapsed() < Duration::from_secs(20 + 15),
         "failed fast: {:?}\n{}",
         started.elapsed(),

@@ -195,6 +195,33 @@ impl Swarm {
         Ok(())
     }
 
+    /// The last `tail` lines a task wrote (read through the manager from
+    /// its node); `None` when they cannot be read (the node is gone).
+    pub async fn task_logs(&self, id: &str, tail: usize) -> Option<Vec<String>> {
+        use futures_util::StreamExt;
+        let opts = bollard::query_parameters::LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: tail.to_string(),
+            ..Default::default()
+        };
+        let read = async {
+            let mut stream = self.api.task_logs(id, Some(opts));
+            let mut bytes = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                bytes.extend_from_slice(chunk.ok()?.as_ref());
+            }
+            Some(crate::engine::docker::last_lines(
+                &String::from_utf8_lossy(&bytes),
+                tail,
+            ))
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), read)
+            .await
+            .ok()
+            .flatten()
+    }
+
     pub async fn remove(&self, name: &str) -> Result<()> {
         match self.api.delete_service(name).await {
             Ok(()) => Ok(()),

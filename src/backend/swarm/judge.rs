@@ -152,6 +152,20 @@ pub fn judge(
     })
 }
 
+/// The task whose logs say why: one of this update that failed on the
+/// digest, else one on the digest that is not running yet.
+pub fn culprit<'a>(
+    tasks: &'a [TaskView],
+    digest: &str,
+    before: &BTreeSet<String>,
+) -> Option<&'a TaskView> {
+    failed_task(tasks, digest, before).or_else(|| {
+        tasks.iter().find(|t| {
+            t.desired == "running" && t.digest.as_deref() == Some(digest) && t.state != "running"
+        })
+    })
+}
+
 /// A task created by this update that failed on the digest.
 fn failed_task<'a>(
     tasks: &'a [TaskView],
@@ -384,6 +398,25 @@ mod tests {
             judge(&zero, &[], NEW, &none(), &[]),
             Verdict::Done(_)
         ));
+    }
+
+    #[test]
+    fn the_culprit_is_the_failed_new_task_else_the_one_still_starting() {
+        let tasks = [
+            task("old", OLD, "running", "running"),
+            task("starting", NEW, "starting", "running"),
+            task("crashed", NEW, "failed", "shutdown"),
+        ];
+        assert_eq!(
+            culprit(&tasks, NEW, &none()).map(|t| t.id.as_str()),
+            Some("crashed")
+        );
+        let before: BTreeSet<String> = ["crashed".to_string()].into();
+        assert_eq!(
+            culprit(&tasks, NEW, &before).map(|t| t.id.as_str()),
+            Some("starting")
+        );
+        assert_eq!(culprit(&tasks[..1], NEW, &none()), None);
     }
 
     #[test]

@@ -32,6 +32,7 @@ use crate::engine::compose::Model;
 use crate::engine::{Compose, Container, Docker};
 use crate::error::{Error, Result};
 use crate::notify::Payload;
+use crate::probe::logs::Capture;
 use crate::probe::smoke::{Suite, SuiteResult};
 use crate::probe::Vars;
 use crate::state::{ContainerLogs, EnvLock, Release, ServiceImage, State};
@@ -51,6 +52,8 @@ pub struct Ctx {
     pub compose: Compose,
     pub model: Model,
     pub stack: String,
+    /// The failing tasks' last lines of the release under way (`--logs N`).
+    pub logs: Capture,
 }
 
 impl std::ops::Deref for Ctx {
@@ -70,6 +73,7 @@ impl Ctx {
             env,
             out,
             notify_env,
+            failure_log_lines,
             ..
         } = s;
         if let Some(path) = cfg.env_file_path(&env) {
@@ -96,6 +100,7 @@ impl Ctx {
         let model = model?;
         let repos = resolve_repos(&cfg, &model)?;
         let state = State::open(&state_dir(&cfg))?;
+        let secrets = crate::probe::Secrets::from_env_file(cfg.env_file_path(&env).as_deref());
         Ok(Ctx {
             session: Session {
                 cfg,
@@ -110,6 +115,7 @@ impl Ctx {
             compose,
             model,
             stack,
+            logs: Capture::new(failure_log_lines, secrets),
         })
     }
 
@@ -379,7 +385,7 @@ impl Backend for Ctx {
     }
 
     fn failure_logs(&self) -> Vec<ContainerLogs> {
-        Vec::new()
+        self.logs.drain()
     }
 
     async fn smoke(&self, vars: Vars) -> SuiteResult {
@@ -418,6 +424,25 @@ impl Rollout<'_> {
         self.images
             .get(svc)
             .ok_or_else(|| format!("{svc}: no image in this release"))
+    }
+}
+
+impl Rollout<'_> {
+    /// The failing task's last lines, for `--logs` and the notification.
+    async fn keep_logs(&self, svc: &str, task: &judge::TaskView) {
+        let ctx = self.ctx;
+        if ctx.logs.lines == 0 {
+            return;
+        }
+        if let Some(lines) = ctx.swarm.task_logs(&task.id, ctx.logs.lines).await {
+            let name = format!(
+                "{}.{} on {}",
+                ctx.service_name(svc),
+                task.slot.unwrap_or_default(),
+                task.node
+            );
+            ctx.logs.keep(&task.id, svc, &name, &lines);
+        }
     }
 }
 
@@ -493,17 +518,22 @@ impl crate::backend::Rollout for Rollout<'_> {
                 .await
                 .map_err(|e| e.to_string())?;
             let view = engine::view(&service);
-            match judge::judge(&view, &tasks, &img.image_id, &before, &down) {
+            let why = match judge::judge(&view, &tasks, &img.image_id, &before, &down) {
                 Verdict::Done(note) => return Ok(format!("{svc}: {note}")),
-                Verdict::Failed(why) => return Err(why),
-                Verdict::Wait(what) if started.elapsed() >= timeout => {
-                    return Err(format!(
-                        "{svc} not healthy after {}: {what}",
-                        humantime::format_duration(timeout)
-                    ))
+                Verdict::Failed(why) => why,
+                Verdict::Wait(what) if started.elapsed() >= timeout => format!(
+                    "{svc} not healthy after {}: {what}",
+                    humantime::format_duration(timeout)
+                ),
+                Verdict::Wait(_) => {
+                    tokio::time::sleep(POLL).await;
+                    continue;
                 }
-                Verdict::Wait(_) => tokio::time::sleep(POLL).await,
+            };
+            if let Some(t) = judge::culprit(&tasks, &img.image_id, &before) {
+                self.keep_logs(svc, t).await;
             }
+            return Err(why);
         }
     }
 }
