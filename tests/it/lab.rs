@@ -32,16 +32,32 @@ pub struct Host {
 
 impl Host {
     pub fn up(test: &str) -> Host {
+        Host::up_all(&[test]).pop().expect("one host")
+    }
+
+    /// Several hosts at once: one `hosts.sh up`, so their dockerds start
+    /// side by side instead of one after the other.
+    pub fn up_all(tests: &[&str]) -> Vec<Host> {
         // Short, unique per test and run (hosts.sh allows 10 characters).
-        let name = format!("{test}{}", std::process::id() % 10_000);
-        let (ok, out) = hosts_sh(&["up", &name]);
-        assert!(ok, "hosts.sh up {name}: {out}");
-        let addr = out
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .expect("address")
-            .to_string();
-        Host { name, addr }
+        let names: Vec<String> = tests
+            .iter()
+            .map(|t| format!("{t}{}", std::process::id() % 10_000))
+            .collect();
+        let mut args = vec!["up"];
+        args.extend(names.iter().map(String::as_str));
+        let (ok, out) = hosts_sh(&args);
+        assert!(ok, "hosts.sh up {names:?}: {out}");
+        names
+            .into_iter()
+            .map(|name| {
+                let addr = out
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                    .expect("address")
+                    .to_string();
+                Host { name, addr }
+            })
+            .collect()
     }
 
     /// Run `cmd` on the host over SSH (as a user would); (success, stdout).
