@@ -61,15 +61,32 @@ impl Host {
     }
 
     /// Run `cmd` on the host over SSH (as a user would); (success, stdout).
+    ///
+    /// The test's own look-ups share one connection per host (an SSH master
+    /// kept for a minute), as each handshake costs a few hundred ms of CPU;
+    /// slipway's own connections are its own.
     pub fn ssh(&self, cmd: &str) -> (bool, String) {
         let out = Command::new("ssh")
-            .args(["-F", &format!("{HOSTS_DIR}/ssh_config"), &self.name, cmd])
+            .args(["-F", &format!("{HOSTS_DIR}/ssh_config")])
+            .args(self.mux())
+            .args([&self.name, cmd])
             .output()
             .expect("ssh");
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).trim().to_string(),
         )
+    }
+
+    fn mux(&self) -> [String; 6] {
+        [
+            "-o".into(),
+            "ControlMaster=auto".into(),
+            "-o".into(),
+            format!("ControlPath=/tmp/slw-mux-{}", self.name),
+            "-o".into(),
+            "ControlPersist=60".into(),
+        ]
     }
 
     pub fn containers(&self, project: &str, service: &str) -> Vec<String> {
@@ -101,6 +118,13 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
+        // The shared connection first, while the host still answers.
+        let _ = Command::new("ssh")
+            .args(["-F", &format!("{HOSTS_DIR}/ssh_config")])
+            .args(self.mux())
+            .args(["-O", "exit", &self.name])
+            .stderr(std::process::Stdio::null())
+            .status();
         let (ok, out) = hosts_sh(&["down", &self.name]);
         if !ok {
             eprintln!("hosts.sh down {}: {out}", self.name);
