@@ -27,10 +27,8 @@ impl Fleet {
     }
 
     fn with(test: &str, letters: &[&str], layout: fn(&Fleet, &Path)) -> Fleet {
-        let hosts = letters
-            .iter()
-            .map(|h| Host::up(&format!("{test}{h}")))
-            .collect();
+        let names: Vec<String> = letters.iter().map(|h| format!("{test}{h}")).collect();
+        let hosts = Host::up_all(&names.iter().map(String::as_str).collect::<Vec<_>>());
         let f = Fleet {
             name: format!("slipway-f-{test}-{}", std::process::id()),
             dir: tempfile::tempdir().expect("tempdir"),
@@ -205,11 +203,15 @@ fn statuses(h: &serde_json::Value, id: i64) -> (String, Vec<String>) {
 }
 
 /// v1, v2 everywhere; v3 failing a check on the second host puts every host
-/// back on v2; v4 missing for `ai` stops before anything changes anywhere.
+/// back on v2; v4 missing for `ai` stops before anything changes anywhere;
+/// `rollback --to 1` puts every host on v1. With failpoints, on the same
+/// hosts: see [`host_lost_and_controller_killed`]. Last, c's sshd down at
+/// preflight: exit 2 naming it, nothing changed on a or b.
+/// (One test, one set of three hosts: bringing hosts up is most of the cost.)
 #[test]
 fn fleet_release_commits_everywhere_or_nowhere() {
     let f = Fleet::new("fl");
-    for tag in ["v1", "v2", "v3"] {
+    for tag in ["v1", "v2", "v3", "v5"] {
         f.publish_good(tag);
     }
     let mut v3 = App::new("v3");
@@ -314,9 +316,12 @@ fn fleet_release_commits_everywhere_or_nowhere() {
     let h = f.history();
     assert_eq!(h[0]["kind"], "rollback", "{h}");
     assert_eq!(statuses(&h, h[0]["id"].as_i64().unwrap_or(0)).1.len(), 3);
-    let before = f.containers();
+
+    #[cfg(feature = "failpoints")]
+    host_lost_and_controller_killed(&f);
 
     // c's sshd down at preflight: exit 2 naming it, nothing changed on a or b.
+    let before = f.containers();
     f.publish("ai", "v4", App::new("v4"));
     let sshd = std::fs::read_to_string(format!("{HOSTS_DIR}/{}/sshd.pid", f.hosts[2].name))
         .expect("sshd pid");
@@ -360,19 +365,14 @@ fn wait_for_line(
     t
 }
 
-/// The third host's dockerd killed while the canary is switching: the other
-/// two are restored and the run says which host is lost (exit 3); once its
-/// dockerd is back, `recover` leaves all three on one release. Then a
-/// controller SIGKILLed mid-release: `recover` from a second checkout.
+/// Every host on v1 (`f` as [`fleet_release_commits_everywhere_or_nowhere`]
+/// leaves it after `rollback --to 1`). The third host's dockerd killed while
+/// the canary is switching (v2): the other two are restored and the run says
+/// which host is lost (exit 3); once its dockerd is back, `recover` leaves
+/// all three on one release. Then a controller SIGKILLed mid-release (v5):
+/// `recover` from a second checkout.
 #[cfg(feature = "failpoints")]
-#[test]
-fn fleet_host_lost_and_controller_killed_recover_to_one_release() {
-    let f = Fleet::new("fk");
-    for tag in ["v1", "v2", "v3"] {
-        f.publish_good(tag);
-    }
-    let run = f.slipway(&["deploy", "--tag", "v1"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+fn host_lost_and_controller_killed(f: &Fleet) {
     let v1 = f.ids("v1");
     let resume = f.dir.path().join("resume");
 
@@ -405,10 +405,10 @@ fn fleet_host_lost_and_controller_killed_recover_to_one_release() {
     assert_eq!(rec.code, 0, "{}\n{}", rec.stdout, rec.stderr);
     assert_eq!(f.running(), v1, "all three on release 1 after recover");
 
-    // v3: the controller SIGKILLed between batches (the canary switched and
+    // v5: the controller SIGKILLed between batches (the canary switched and
     // verified, b and c not yet); recover from a second checkout.
     let mut child = f
-        .command(f.dir.path(), &["deploy", "--tag", "v3"])
+        .command(f.dir.path(), &["deploy", "--tag", "v5"])
         .env("SLIPWAY_PAUSE", "batch:after")
         .env("SLIPWAY_RESUME", &resume)
         .stdout(Stdio::null())
@@ -419,10 +419,10 @@ fn fleet_host_lost_and_controller_killed_recover_to_one_release() {
         child.stderr.take().expect("stderr"),
         "failpoint batch:after: paused",
     );
-    let v3 = f.ids("v3");
+    let v5 = f.ids("v5");
     assert_eq!(
         f.hosts[0].running_image(&f.name, "api"),
-        v3[0].2,
+        v5[0].2,
         "the canary switched"
     );
     child.kill().expect("SIGKILL the controller");
@@ -441,7 +441,7 @@ fn fleet_host_lost_and_controller_killed_recover_to_one_release() {
         std::thread::sleep(Duration::from_millis(500));
     };
     assert_eq!(rec.code, 0, "{}\n{}", rec.stdout, rec.stderr);
-    assert_eq!(f.running(), v1, "every host on release 1 again");
+    assert_eq!(f.running(), v1, "every host on v1 again");
     let h = f.history();
     assert!(
         h.as_array()

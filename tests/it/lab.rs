@@ -32,28 +32,61 @@ pub struct Host {
 
 impl Host {
     pub fn up(test: &str) -> Host {
+        Host::up_all(&[test]).pop().expect("one host")
+    }
+
+    /// Several hosts at once: one `hosts.sh up`, so their dockerds start
+    /// side by side instead of one after the other.
+    pub fn up_all(tests: &[&str]) -> Vec<Host> {
         // Short, unique per test and run (hosts.sh allows 10 characters).
-        let name = format!("{test}{}", std::process::id() % 10_000);
-        let (ok, out) = hosts_sh(&["up", &name]);
-        assert!(ok, "hosts.sh up {name}: {out}");
-        let addr = out
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .expect("address")
-            .to_string();
-        Host { name, addr }
+        let names: Vec<String> = tests
+            .iter()
+            .map(|t| format!("{t}{}", std::process::id() % 10_000))
+            .collect();
+        let mut args = vec!["up"];
+        args.extend(names.iter().map(String::as_str));
+        let (ok, out) = hosts_sh(&args);
+        assert!(ok, "hosts.sh up {names:?}: {out}");
+        names
+            .into_iter()
+            .map(|name| {
+                let addr = out
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                    .expect("address")
+                    .to_string();
+                Host { name, addr }
+            })
+            .collect()
     }
 
     /// Run `cmd` on the host over SSH (as a user would); (success, stdout).
+    ///
+    /// The test's own look-ups share one connection per host (an SSH master
+    /// kept for a minute), as each handshake costs a few hundred ms of CPU;
+    /// slipway's own connections are its own.
     pub fn ssh(&self, cmd: &str) -> (bool, String) {
         let out = Command::new("ssh")
-            .args(["-F", &format!("{HOSTS_DIR}/ssh_config"), &self.name, cmd])
+            .args(["-F", &format!("{HOSTS_DIR}/ssh_config")])
+            .args(self.mux())
+            .args([&self.name, cmd])
             .output()
             .expect("ssh");
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).trim().to_string(),
         )
+    }
+
+    fn mux(&self) -> [String; 6] {
+        [
+            "-o".into(),
+            "ControlMaster=auto".into(),
+            "-o".into(),
+            format!("ControlPath=/tmp/slw-mux-{}", self.name),
+            "-o".into(),
+            "ControlPersist=60".into(),
+        ]
     }
 
     pub fn containers(&self, project: &str, service: &str) -> Vec<String> {
@@ -85,6 +118,13 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
+        // The shared connection first, while the host still answers.
+        let _ = Command::new("ssh")
+            .args(["-F", &format!("{HOSTS_DIR}/ssh_config")])
+            .args(self.mux())
+            .args(["-O", "exit", &self.name])
+            .stderr(std::process::Stdio::null())
+            .status();
         let (ok, out) = hosts_sh(&["down", &self.name]);
         if !ok {
             eprintln!("hosts.sh down {}: {out}", self.name);

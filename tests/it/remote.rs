@@ -173,12 +173,21 @@ impl Drop for Remote {
     }
 }
 
+/// v1 then v2 on the host: state and way back on the host, the secret
+/// nowhere else, the other commands forwarded, `rollback` by image ID; then
+/// v3 failing its smoke check is restored to v1 by image ID; then
+/// [`connection_problems_exit_2_and_change_nothing`].
+/// (All on one host: bringing a host up is most of a remote test's cost.)
 #[test]
 fn remote_deploys_keep_state_on_the_host_and_secrets_out_of_output() {
-    let r = Remote::new("rdep");
+    let mut r = Remote::new("rdep");
     let v1 = r.publish_good("v1");
     let v2 = r.publish_good("v2");
     assert_ne!(v1, v2);
+    r.publish("web", "v3", App::new("v3"));
+    let mut bad = App::new("v3");
+    bad.smoke_ok = false;
+    let v3 = r.publish("api", "v3", bad);
 
     let first = r.slipway(&["deploy", "--tag", "v1"]);
     assert_eq!(first.code, 0, "deploy v1: {}", first.stderr);
@@ -246,25 +255,20 @@ fn remote_deploys_keep_state_on_the_host_and_secrets_out_of_output() {
     let back = r.slipway(&["rollback"]);
     assert_eq!(back.code, 0, "rollback: {}", back.stderr);
     assert_eq!(r.api(), v1, "rolled back on the host by image ID");
-}
 
-#[test]
-fn remote_failing_smoke_restores_by_image_id() {
-    let r = Remote::new("rsmoke");
-    let v1 = r.publish_good("v1");
-    r.publish("web", "v2", App::new("v2"));
-    let mut bad = App::new("v2");
-    bad.smoke_ok = false;
-    let v2 = r.publish("api", "v2", bad);
-    assert_eq!(r.slipway(&["deploy", "--tag", "v1"]).code, 0);
-    let run = r.slipway(&["deploy", "--tag", "v2"]);
+    // A failing smoke check: restored by image ID.
+    let run = r.slipway(&["deploy", "--tag", "v3"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert_eq!(r.api(), v1, "restored by image ID, not v2 ({v2})");
+    assert_eq!(r.api(), v1, "restored by image ID, not v3 ({v3})");
     let history = r.slipway(&["history", "--json"]).json();
     assert_eq!(history[0]["status"], "rolled_back", "{history}");
+    assert_eq!(history[0]["tag"], "v3", "{history}");
+
+    connection_problems_exit_2_and_change_nothing(&mut r);
 }
 
 /// Deploy v1, then nothing changes on the host: returns the api container.
+#[cfg(feature = "failpoints")]
 fn deployed_v1(r: &Remote) -> String {
     r.publish_good("v1");
     assert_eq!(r.slipway(&["deploy", "--tag", "v1"]).code, 0);
@@ -279,18 +283,21 @@ fn refused(r: &Remote, run: &Run, hint: &str, api: &str) {
     assert_eq!(r.host.containers(&r.name, "api"), [api.to_string()]);
 }
 
-#[test]
-fn remote_connection_problems_exit_2_and_change_nothing() {
-    let mut r = Remote::new("rerr");
-    let api = deployed_v1(&r);
-    r.publish_good("v2");
+/// Connection problems refuse a deploy with exit 2 and change nothing on the
+/// host: an unknown host key, a key the host does not accept, a host without
+/// Compose v2, a host that is down (its sshd stopped: last, as the host stays
+/// unreachable). `r` runs a release and has v2 published.
+fn connection_problems_exit_2_and_change_nothing(r: &mut Remote) {
+    let c = r.host.containers(&r.name, "api");
+    assert_eq!(c.len(), 1);
+    let api = c[0].clone();
 
     // Unknown host key: an empty known_hosts.
     std::fs::write(r.dir.path().join("kh"), "").expect("kh");
     r.ssh_table = format!("config = \"{HOSTS_DIR}/ssh_config\"\nknown_hosts = \"kh\"\n");
     r.write(r.dir.path(), true);
     let run = r.slipway(&["deploy", "--tag", "v2"]);
-    refused(&r, &run, "known_hosts", &api);
+    refused(r, &run, "known_hosts", &api);
 
     // A key the host does not accept.
     let key = r.dir.path().join("other_key");
@@ -312,7 +319,7 @@ fn remote_connection_problems_exit_2_and_change_nothing() {
     r.ssh_table = "config = \"ssh_config\"\nidentity_file = \"other_key\"\n".into();
     r.write(r.dir.path(), true);
     let run = r.slipway(&["deploy", "--tag", "v2"]);
-    refused(&r, &run, "identity_file", &api);
+    refused(r, &run, "identity_file", &api);
     let key_body = std::fs::read_to_string(&key).expect("key");
     assert!(!run.stderr.contains(key_body.lines().nth(1).expect("line")));
 
@@ -324,7 +331,7 @@ fn remote_connection_problems_exit_2_and_change_nothing() {
     );
     assert!(ok, "hide compose on the host");
     let run = r.slipway(&["deploy", "--tag", "v2"]);
-    refused(&r, &run, "Compose", &api);
+    refused(r, &run, "Compose", &api);
     let (ok, _) = r.host.ssh("umount /usr/libexec/docker/cli-plugins");
     assert!(ok);
 
@@ -338,9 +345,13 @@ fn remote_connection_problems_exit_2_and_change_nothing() {
     assert!(run.stderr.contains("unreachable"), "{}", run.stderr);
 }
 
+/// Two controllers, one host: the second gets exit 4 and leaves the first
+/// run's files alone; the first deploys v2. Then, on the same host, see
+/// [`killed_host_run_needs_recover`].
+/// (One host for both: bringing a host up is most of a remote test's cost.)
 #[cfg(feature = "failpoints")]
 #[test]
-fn remote_two_controllers_one_gets_exit_4() {
+fn remote_two_controllers_one_gets_exit_4_and_a_killed_host_run_needs_recover() {
     let r = Remote::new("rlock");
     deployed_v1(&r);
     let v2 = r.publish_good("v2");
@@ -373,6 +384,63 @@ fn remote_two_controllers_one_gets_exit_4() {
     drop(seen);
     assert_eq!(status.code(), Some(0));
     assert_eq!(r.api(), v2);
+
+    killed_host_run_needs_recover(&r);
+}
+
+/// The host's own slipway SIGKILLed mid-run: the kernel frees its lock, its
+/// journal says unfinished, so the next deploy (from any runner) refuses
+/// until `recover`, which puts the host back on the release before (v2 of
+/// [`remote_two_controllers_one_gets_exit_4_and_a_killed_host_run_needs_recover`]).
+#[cfg(feature = "failpoints")]
+fn killed_host_run_needs_recover(r: &Remote) {
+    let v2 = r.api();
+    r.publish_good("v3");
+    let _ = std::fs::remove_file(r.dir.path().join("resume"));
+    let mut run = r
+        .command(r.dir.path(), &["deploy", "--tag", "v3"])
+        .env("SLIPWAY_PAUSE", "pin:after")
+        .env("SLIPWAY_RESUME", r.dir.path().join("resume"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = run.stderr.take().expect("stderr");
+    let reader = wait_for_line(stderr, "failpoint pin:after: paused");
+    // This test's agent on the host, found by its own project folder.
+    let (_, ps) = r.host.ssh("ps -eo pid=,args=");
+    let marker = format!("--config {}/slipway.toml", r.host_dir().display());
+    let pid = ps
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| {
+            w.len() > 1
+                && w[1].contains("/.cache/slipway/bin/slipway-")
+                && w.join(" ").contains(&marker)
+        })
+        .map(|w| w[0])
+        .expect("the agent on the host")
+        .to_string();
+    let (ok, _) = r.host.ssh(&format!("kill -9 {pid}"));
+    assert!(ok);
+    let status = run.wait().expect("wait");
+    let _ = reader.join();
+    assert_eq!(status.code(), Some(3));
+
+    let other = tempfile::tempdir().expect("tempdir");
+    r.write(other.path(), true);
+    let refused = r.slipway_in(other.path(), &["deploy", "--tag", "v3"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("slipway recover"),
+        "{}",
+        refused.stderr
+    );
+    let recover = r.slipway_in(other.path(), &["recover"]);
+    assert_eq!(recover.code, 0, "{}", recover.stderr);
+    assert_eq!(r.api(), v2);
+    let again = r.slipway_in(other.path(), &["deploy", "--tag", "v3"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
 }
 
 /// Read `stderr` on a thread until `needle` appears; the thread keeps draining after.
@@ -404,25 +472,44 @@ fn controller_lost(
     test: &str,
     expected_exit: Option<i32>,
     cut: impl FnOnce(&Remote, &mut std::process::Child),
-) {
+) -> Remote {
     let mut r = Remote::new(test);
     r.health_timeout = "30m".into();
     r.write(r.dir.path(), true);
     deployed_v1(&r);
+    controller_lost_on(&r, ["v2", "v3"], expected_exit, cut);
+    r
+}
+
+/// As [`controller_lost`], on `r` whose live release runs now: `tags` are
+/// the never-ready release and the one deployed after the roll back.
+#[cfg(feature = "failpoints")]
+fn controller_lost_on(
+    r: &Remote,
+    [slow_tag, next_tag]: [&str; 2],
+    expected_exit: Option<i32>,
+    cut: impl FnOnce(&Remote, &mut std::process::Child),
+) {
     let v1 = r.api();
-    r.publish("web", "v2", App::new("v2"));
-    let mut slow = App::new("v2");
+    // The way back as it is now (none yet after a first release: then the
+    // failed deploy leaves its pin on the live release).
+    let rollback_ref = format!("{}:rollback", r.pull_repo("api"));
+    let way_back = Some(r.host.image_id(&rollback_ref))
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| v1.clone());
+    r.publish("web", slow_tag, App::new(slow_tag));
+    let mut slow = App::new(slow_tag);
     slow.boot_delay = 3600;
-    let v2 = r.publish("api", "v2", slow);
+    let v2 = r.publish("api", slow_tag, slow);
     let mut run = r
-        .command(r.dir.path(), &["deploy", "--tag", "v2"])
+        .command(r.dir.path(), &["deploy", "--tag", slow_tag])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
     let stderr = run.stderr.take().expect("stderr");
     // Mid-rollout: the new api container exists and is starting.
-    r.wait_until("v2's api container on the host", || {
+    r.wait_until("the new api container on the host", || {
         r.host.containers(&r.name, "api").iter().any(|c| {
             r.host
                 .ssh(&format!("docker inspect --format '{{{{.Image}}}}' {c}"))
@@ -430,7 +517,7 @@ fn controller_lost(
                 == v2
         })
     });
-    cut(&r, &mut run);
+    cut(r, &mut run);
     let status = run.wait().expect("wait");
     let mut said = String::new();
     std::io::Read::read_to_string(&mut { stderr }, &mut said).expect("stderr");
@@ -446,29 +533,33 @@ fn controller_lost(
     });
     assert_eq!(r.api(), v1);
     assert_eq!(
-        r.host.image_id(&format!("{}:rollback", r.pull_repo("api"))),
-        v1,
+        r.host.image_id(&rollback_ref),
+        way_back,
         "the way back is still there"
     );
     // The lock does not block the next run.
-    r.publish_good("v3");
-    let next = r.slipway(&["deploy", "--tag", "v3"]);
+    r.publish_good(next_tag);
+    let next = r.slipway(&["deploy", "--tag", next_tag]);
     assert_eq!(next.code, 0, "{}", next.stderr);
 }
 
+/// The controller SIGKILLed (v2), then, on the same host, its SSH session
+/// killed on the host (v4): each time the host rolls back on its own.
+/// (One host for both: bringing a host up is most of a remote test's cost.)
 #[cfg(feature = "failpoints")]
 #[test]
-fn remote_sigkilled_controller_leaves_the_host_to_roll_back() {
-    controller_lost("rkill", None, |_, run| {
+fn remote_sigkilled_controller_or_cut_ssh_session_leaves_the_host_to_roll_back() {
+    let r = controller_lost("rkill", None, |_, run| {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(run.id() as i32, libc::SIGKILL) };
     });
+    cut_ssh_session_after(&r);
 }
 
+/// The host's sshd sessions killed mid-deploy (v4 on a host running v3).
 #[cfg(feature = "failpoints")]
-#[test]
-fn remote_cut_ssh_session_leaves_the_host_to_roll_back() {
-    controller_lost("rcut", Some(3), |r, _| {
+fn cut_ssh_session_after(r: &Remote) {
+    controller_lost_on(r, ["v4", "v5"], Some(3), |r, _| {
         // Kill the sshd processes serving the connection, by their IDs (the
         // listener stays): the host's side of the link is gone.
         let listener = std::fs::read_to_string(format!("{HOSTS_DIR}/{}/sshd.pid", r.host.name))
@@ -486,62 +577,6 @@ fn remote_cut_ssh_session_leaves_the_host_to_roll_back() {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     });
-}
-
-/// The host's own slipway SIGKILLed mid-run: the kernel frees its lock, its
-/// journal says unfinished, so the next deploy (from any runner) refuses
-/// until `recover`, which puts the host back on v1.
-#[cfg(feature = "failpoints")]
-#[test]
-fn remote_killed_host_run_needs_recover() {
-    let r = Remote::new("ragent");
-    deployed_v1(&r);
-    let v1 = r.api();
-    r.publish_good("v2");
-    let mut run = r
-        .command(r.dir.path(), &["deploy", "--tag", "v2"])
-        .env("SLIPWAY_PAUSE", "pin:after")
-        .env("SLIPWAY_RESUME", r.dir.path().join("resume"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let stderr = run.stderr.take().expect("stderr");
-    let reader = wait_for_line(stderr, "failpoint pin:after: paused");
-    // This test's agent on the host, found by its own project folder.
-    let (_, ps) = r.host.ssh("ps -eo pid=,args=");
-    let marker = format!("--config {}/slipway.toml", r.host_dir().display());
-    let pid = ps
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|w| {
-            w.len() > 1
-                && w[1].contains("/.cache/slipway/bin/slipway-")
-                && w.join(" ").contains(&marker)
-        })
-        .map(|w| w[0])
-        .expect("the agent on the host")
-        .to_string();
-    let (ok, _) = r.host.ssh(&format!("kill -9 {pid}"));
-    assert!(ok);
-    let status = run.wait().expect("wait");
-    let _ = reader.join();
-    assert_eq!(status.code(), Some(3));
-
-    let other = tempfile::tempdir().expect("tempdir");
-    r.write(other.path(), true);
-    let refused = r.slipway_in(other.path(), &["deploy", "--tag", "v2"]);
-    assert_ne!(refused.code, 0);
-    assert!(
-        refused.stderr.contains("slipway recover"),
-        "{}",
-        refused.stderr
-    );
-    let recover = r.slipway_in(other.path(), &["recover"]);
-    assert_eq!(recover.code, 0, "{}", recover.stderr);
-    assert_eq!(r.api(), v1);
-    let again = r.slipway_in(other.path(), &["deploy", "--tag", "v2"]);
-    assert_eq!(again.code, 0, "{}", again.stderr);
 }
 
 /// Not a test: deploy wall time of one small stack, local vs over SSH, and
