@@ -24,10 +24,11 @@ struct Lab {
 
 impl Lab {
     fn up(test: &str) -> Lab {
-        let hosts: Vec<Host> = ["m", "w1", "w2"]
-            .iter()
-            .map(|h| Host::up(&format!("{test}{h}")))
-            .collect();
+        let hosts = Host::up_all(&[
+            &format!("{test}m"),
+            &format!("{test}w1"),
+            &format!("{test}w2"),
+        ]);
         let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
         let mut args = vec!["swarm"];
         args.extend(names);
@@ -152,7 +153,12 @@ expect_json = {{ "$.status" = "ok" }}
 
     /// Every task of every managed service runs `api`'s and `web`'s digest.
     fn assert_on(&self, api: &str, web: &str, what: &str) {
-        for (svc, digest, n) in [("api", api, 3), ("web", web, 2)] {
+        self.assert_on_nodes(api, web, 3, what)
+    }
+
+    /// The same with `nodes` nodes up (`api` runs on each).
+    fn assert_on_nodes(&self, api: &str, web: &str, nodes: usize, what: &str) {
+        for (svc, digest, n) in [("api", api, nodes), ("web", web, 2)] {
             let tasks = self.tasks(svc);
             assert_eq!(tasks.len(), n, "{what}: {svc} tasks {tasks:?}");
             for (d, state) in &tasks {
@@ -361,6 +367,26 @@ fn swarm_deploys_roll_back_by_digest_and_survive_a_dead_node() {
     assert!(run.stderr.contains(said), "says which: {}", run.stderr);
     let run = lab.slipway(&["recover"]);
     assert_eq!(run.code, 0, "recover: {}", run.stderr);
+
+    // slipway itself SIGKILLed on the manager mid-rollout (v8): the next
+    // deploy refuses, `recover` finishes or undoes it on the nodes left.
+    lab.publish("api", "v8", App::new("v8"));
+    lab.publish("web", "v8", App::new("v8"));
+    let out = lab
+        .command(&["deploy", "--tag", "v8"])
+        .env("SLIPWAY_FAILPOINT", "rollout:between")
+        .output()
+        .expect("deploy v8");
+    let run = Run::of(&["deploy", "--tag", "v8"], out);
+    assert_eq!(run.code, 3, "killed on the manager: {}", run.stderr);
+    let refused = lab.slipway(&["deploy", "--tag", "v8"]);
+    assert!(
+        refused.stderr.contains("slipway recover"),
+        "{}",
+        refused.stderr
+    );
+    let run = lab.slipway(&["recover"]);
+    assert_eq!(run.code, 0, "recover: {}", run.stderr);
     let h = lab.history();
     assert!(
         h.as_array()
@@ -369,6 +395,17 @@ fn swarm_deploys_roll_back_by_digest_and_survive_a_dead_node() {
             .all(|r| r["status"] != "in_progress"),
         "{h}"
     );
+    let live = h
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["status"] == "succeeded"))
+        .unwrap_or_else(|| panic!("a live release in {h}"));
+    let digest = |svc: &str| {
+        live["services"][svc]["image_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    lab.assert_on_nodes(&digest("api"), &digest("web"), 2, "after recover");
     assert_eq!(
         lab.task_ids("cache"),
         cache_tasks,

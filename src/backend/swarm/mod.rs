@@ -132,6 +132,14 @@ impl Ctx {
     }
 }
 
+/// `shop_api.1 on node-b` (a replica's slot), `shop_api on node-b` (global).
+fn task_name(service: &str, t: &judge::TaskView) -> String {
+    match t.slot.filter(|s| *s > 0) {
+        Some(slot) => format!("{service}.{slot} on {}", t.node),
+        None => format!("{service} on {}", t.node),
+    }
+}
+
 /// What Swarm cannot do the way slipway's config asks, said before anything
 /// is touched: Swarm judges health by the image's HEALTHCHECK alone, and
 /// there is no one container to `exec` into or run a hook beside.
@@ -248,12 +256,7 @@ impl Backend for Ctx {
             .filter(|t| t.desired == "running")
             .map(|t| Container {
                 id: t.id.clone(),
-                name: format!(
-                    "{}.{} on {}",
-                    self.service_name(service),
-                    t.slot.unwrap_or_default(),
-                    t.node
-                ),
+                name: task_name(&self.service_name(service), &t),
                 service: service.to_string(),
                 image: image.clone(),
                 image_id: t.digest.clone().unwrap_or_default(),
@@ -435,12 +438,7 @@ impl Rollout<'_> {
             return;
         }
         if let Some(lines) = ctx.swarm.task_logs(&task.id, ctx.logs.lines).await {
-            let name = format!(
-                "{}.{} on {}",
-                ctx.service_name(svc),
-                task.slot.unwrap_or_default(),
-                task.node
-            );
+            let name = task_name(&ctx.service_name(svc), task);
             ctx.logs.keep(&task.id, svc, &name, &lines);
         }
     }
