@@ -74,27 +74,8 @@ pub fn judge(
     before: &BTreeSet<String>,
     down_nodes: &[String],
 ) -> Verdict {
-    let name = &svc.name;
-    match svc.update_state.as_deref() {
-        Some("paused") => {
-            return Verdict::Failed(format!(
-                "{name}: Swarm paused the update{}{}",
-                said(svc.update_message.as_deref()),
-                failed_task(tasks, digest, before)
-                    .map(|t| format!("; {}", describe(t)))
-                    .unwrap_or_default()
-            ))
-        }
-        Some(s) if s.starts_with("rollback") => {
-            return Verdict::Failed(format!(
-                "{name}: Swarm rolled the update back{}",
-                said(svc.update_message.as_deref())
-            ))
-        }
-        _ => {}
-    }
-    if let Some(t) = failed_task(tasks, digest, before) {
-        return Verdict::Failed(format!("{name}: {}", describe(t)));
+    if let Some(why) = stopped(svc, tasks, digest, before) {
+        return Verdict::Failed(why);
     }
     let wanted: Vec<&TaskView> = tasks
         .iter()
@@ -104,41 +85,27 @@ pub fn judge(
         .iter()
         .filter(|t| t.digest.as_deref() == Some(digest) && t.state == "running")
         .count();
-    // A global service wants one task per node it runs on: every node that
-    // holds a task of it (Swarm keeps a few per node), down ones aside. Not
-    // the tasks wanted right now: a crashed task's successor may not exist yet.
-    let want = match svc.replicas {
-        Some(n) => n as usize,
-        None => tasks
-            .iter()
-            .filter(|t| !t.node.is_empty() && !t.node_down)
-            .map(|t| t.node.as_str())
-            .collect::<BTreeSet<_>>()
-            .len()
-            .max(1),
-    };
-    let down: BTreeSet<&str> = down_nodes
-        .iter()
-        .map(String::as_str)
-        .chain(
-            tasks
-                .iter()
-                .filter(|t| t.node_down && t.desired == "running")
-                .map(|t| t.node.as_str()),
-        )
-        .collect();
+    let want = wanted_count(svc, tasks);
     let progress = format!("{ok}/{want} tasks running {}", short(digest));
     if ok == want && ok == wanted.len() {
-        let note = if down.is_empty() {
-            progress
-        } else {
-            let nodes: Vec<&str> = down.into_iter().collect();
-            format!(
-                "{progress} on the nodes left (node {} down)",
-                nodes.join(", ")
+        let down: BTreeSet<&str> = down_nodes
+            .iter()
+            .map(String::as_str)
+            .chain(
+                tasks
+                    .iter()
+                    .filter(|t| t.node_down && t.desired == "running")
+                    .map(|t| t.node.as_str()),
             )
-        };
-        return Verdict::Done(note);
+            .collect();
+        if down.is_empty() {
+            return Verdict::Done(progress);
+        }
+        let nodes: Vec<&str> = down.into_iter().collect();
+        return Verdict::Done(format!(
+            "{progress} on the nodes left (node {} down)",
+            nodes.join(", ")
+        ));
     }
     // The task a human would look at: a new one not running yet, else an
     // old one still waiting to be replaced.
@@ -150,6 +117,49 @@ pub fn judge(
         Some(t) => format!("{progress}; {}", describe(t)),
         None => progress,
     })
+}
+
+/// Why the update will not get there: Swarm paused it or rolled it back,
+/// or a task of this update failed on the digest.
+fn stopped(
+    svc: &ServiceView,
+    tasks: &[TaskView],
+    digest: &str,
+    before: &BTreeSet<String>,
+) -> Option<String> {
+    let name = &svc.name;
+    let failed = failed_task(tasks, digest, before);
+    match svc.update_state.as_deref() {
+        Some("paused") => Some(format!(
+            "{name}: Swarm paused the update{}{}",
+            said(svc.update_message.as_deref()),
+            failed
+                .map(|t| format!("; {}", describe(t)))
+                .unwrap_or_default()
+        )),
+        Some(s) if s.starts_with("rollback") => Some(format!(
+            "{name}: Swarm rolled the update back{}",
+            said(svc.update_message.as_deref())
+        )),
+        _ => failed.map(|t| format!("{name}: {}", describe(t))),
+    }
+}
+
+/// How many tasks must run the digest. A global service wants one per node
+/// it runs on: every node that holds a task of it (Swarm keeps a few per
+/// node), down ones aside; not the tasks wanted this instant, as a crashed
+/// task's successor may not exist yet.
+fn wanted_count(svc: &ServiceView, tasks: &[TaskView]) -> usize {
+    match svc.replicas {
+        Some(n) => n as usize,
+        None => tasks
+            .iter()
+            .filter(|t| !t.node.is_empty() && !t.node_down)
+            .map(|t| t.node.as_str())
+            .collect::<BTreeSet<_>>()
+            .len()
+            .max(1),
+    }
 }
 
 /// The task whose logs say why: one of this update that failed on the

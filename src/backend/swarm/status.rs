@@ -36,64 +36,12 @@ pub async fn now(s: &Settings, rollback: Option<&Release>) -> Result<Now> {
     let mut running = BTreeMap::new();
     let mut tasks_of = BTreeMap::new();
     for svc in s.config.services.keys() {
-        let name = format!("{stack}_{svc}");
-        let Some(service) = swarm.service(&name).await? else {
-            services.insert(
-                svc.clone(),
-                ServiceNow {
-                    image: None,
-                    image_id: None,
-                    container: None,
-                    state: "missing".into(),
-                    health: "none".into(),
-                },
-            );
-            running.insert(svc.clone(), Vec::new());
-            continue;
-        };
-        let view = engine::view(&service);
-        let tasks: Vec<_> = swarm
-            .tasks(service.id.as_deref().unwrap_or_default())
-            .await?
-            .into_iter()
-            .filter(|t| t.desired == "running")
-            .collect();
-        let up = tasks.iter().filter(|t| t.state == "running").count();
-        let want = view
-            .replicas
-            .map_or_else(|| "global".to_string(), |n| n.to_string());
-        services.insert(
-            svc.clone(),
-            ServiceNow {
-                image: Some(view.image.clone()),
-                image_id: digest_of(&view.image).map(str::to_string),
-                container: Some(name.clone()),
-                state: format!("{up}/{want}"),
-                health: view.update_state.clone().unwrap_or_else(|| "-".into()),
-            },
-        );
-        running.insert(
-            svc.clone(),
-            tasks
-                .iter()
-                .filter(|t| t.state == "running")
-                .filter_map(|t| t.digest.clone())
-                .collect(),
-        );
-        tasks_of.insert(
-            svc.clone(),
-            tasks
-                .into_iter()
-                .map(|t| TaskNow {
-                    slot: t.slot,
-                    node: t.node,
-                    node_down: t.node_down,
-                    state: t.state,
-                    digest: t.digest,
-                    message: t.message,
-                })
-                .collect(),
-        );
+        let (now, digests, tasks) = service_now(&swarm, &format!("{stack}_{svc}")).await?;
+        services.insert(svc.clone(), now);
+        running.insert(svc.clone(), digests);
+        if !tasks.is_empty() {
+            tasks_of.insert(svc.clone(), tasks);
+        }
     }
     Ok(Now {
         rollback_images_present,
@@ -103,4 +51,52 @@ pub async fn now(s: &Settings, rollback: Option<&Release>) -> Result<Now> {
         stack: Some(stack),
         tasks: tasks_of,
     })
+}
+
+/// One service: as shown, the digests its running tasks run, its tasks.
+async fn service_now(swarm: &Swarm, name: &str) -> Result<(ServiceNow, Vec<String>, Vec<TaskNow>)> {
+    let Some(service) = swarm.service(name).await? else {
+        let missing = ServiceNow {
+            image: None,
+            image_id: None,
+            container: None,
+            state: "missing".into(),
+            health: "none".into(),
+        };
+        return Ok((missing, Vec::new(), Vec::new()));
+    };
+    let view = engine::view(&service);
+    let tasks: Vec<_> = swarm
+        .tasks(service.id.as_deref().unwrap_or_default())
+        .await?
+        .into_iter()
+        .filter(|t| t.desired == "running")
+        .collect();
+    let up: Vec<String> = tasks
+        .iter()
+        .filter(|t| t.state == "running")
+        .filter_map(|t| t.digest.clone())
+        .collect();
+    let want = view
+        .replicas
+        .map_or_else(|| "global".to_string(), |n| n.to_string());
+    let now = ServiceNow {
+        image: Some(view.image.clone()),
+        image_id: digest_of(&view.image).map(str::to_string),
+        container: Some(name.to_string()),
+        state: format!("{}/{want}", up.len()),
+        health: view.update_state.clone().unwrap_or_else(|| "-".into()),
+    };
+    let tasks = tasks
+        .into_iter()
+        .map(|t| TaskNow {
+            slot: t.slot,
+            node: t.node,
+            node_down: t.node_down,
+            state: t.state,
+            digest: t.digest,
+            message: t.message,
+        })
+        .collect();
+    Ok((now, up, tasks))
 }
