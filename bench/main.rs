@@ -17,7 +17,10 @@
 //!   limit (pull time plus the slowest boot);
 //! - per proxy (the fixture proxy, nginx, Caddy as `examples/proxies/`
 //!   configures them): failed and slow (> 1 s) requests during a start-first
-//!   deploy, a failing deploy + rollback and `slipway rollback` (`proxies.rs`).
+//!   deploy, a failing deploy + rollback and `slipway rollback` (`proxies.rs`);
+//! - the scale run: 3, 10 and 30 independent stop-first services on one host,
+//!   deploy wall time, its ratio to the 3-service time and slipway's peak
+//!   memory for each (`scale.rs`).
 //!
 //! Knobs (environment): `BENCH_RUNS` (rounds, median reported; default 3),
 //! `BENCH_BOOT` (seconds each of api, web, worker takes to boot; default
@@ -26,7 +29,9 @@
 //! `BENCH_RATE` (requests per second of the load; default: enough for 6,000
 //! requests in a start-first deploy, at least 1,200), `BENCH_PROXY_RATE`
 //! (requests per second through each real proxy; default 600),
-//! `BENCH_ONLY=proxies` (only the per-proxy part), `BENCH_ONLY=timings`
+//! `BENCH_ONLY=proxies` (only the per-proxy part), `BENCH_ONLY=scale` (only
+//! the scale run; `BENCH_SCALE_RUNS` rounds, default 2, `BENCH_SCALE_BOOT`
+//! seconds, default 2), `BENCH_ONLY=timings`
 //! (one deploy per strategy with its `--timings` breakdown), `BENCH_VERBOSE` (show
 //! slipway's own output).
 //!
@@ -42,6 +47,7 @@ use slipway::fixture::load::{Load, Report};
 use slipway::fixture::{self, App, Registry};
 
 mod proxies;
+mod scale;
 
 /// `docker compose --project-name PROJECT ARGS…` in `dir`; its stderr is the error.
 fn compose(project: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Res<()> {
@@ -149,7 +155,7 @@ fn run() -> Res<()> {
     };
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let result = match only.as_str() {
-        "proxies" => Ok(()),
+        "proxies" | "scale" => Ok(()),
         "timings" => bench.breakdown(&proxy),
         _ => bench.measure(&proxy),
     };
@@ -157,6 +163,19 @@ fn run() -> Res<()> {
     result?;
     if only == "timings" {
         return Ok(());
+    }
+    if only.is_empty() || only == "scale" {
+        let rows = scale::measure(&bench.rt, &bench.docker, &bench.registry.addr)?;
+        println!("\n{}", scale::render(&rows));
+        if let Some(last) = rows.last() {
+            println!(
+                "\n--timings of the last {}-service deploy:\n{}",
+                last.services, last.timings
+            );
+        }
+        if only == "scale" {
+            return Ok(());
+        }
     }
     let rate = knob("BENCH_PROXY_RATE", 600).max(1) as u32;
     let web_boot = bench.boot[1].1;
@@ -513,47 +532,13 @@ url = "http://127.0.0.1:{p0}"
     /// As `slipway_run`, with slipway's stderr.
     fn slipway_output(&self, strategy: &str, args: &[&str], want: i32) -> Res<(f64, String)> {
         self.write_config(strategy)?;
-        let started = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_slipway"))
-            .arg("--config")
-            .arg(self.dir.join("slipway.toml"))
-            .args(args)
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run slipway: {e}"))?;
-        let status_file = format!("/proc/{}/status", child.id());
-        let mut peak = 0u64;
-        let status = loop {
-            if let Ok(text) = std::fs::read_to_string(&status_file) {
-                peak = peak.max(vm_hwm_kib(&text));
-            }
-            match child.try_wait() {
-                Ok(Some(s)) => break s,
-                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-                Err(e) => return Err(e.to_string()),
-            }
-        };
-        let took = started.elapsed().as_secs_f64();
-        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        let (took, stderr, peak) = run_slipway(&self.dir.join("slipway.toml"), args, want)
+            .map_err(|e| format!("({strategy}) {e}"))?;
         self.peak_kib.set(self.peak_kib.get().max(peak));
-        let code = status.code().unwrap_or(-1);
-        if code != want {
-            return Err(format!(
-                "slipway {} ({strategy}): exit {code}, wanted {want}\n{}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
         eprintln!(
-            "bench:   slipway {} ({strategy}): {took:.2} s (exit {code})",
+            "bench:   slipway {} ({strategy}): {took:.2} s",
             args.join(" ")
         );
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        if std::env::var_os("BENCH_VERBOSE").is_some() {
-            eprint!("{stderr}");
-        }
         Ok((took, stderr))
     }
 
@@ -594,25 +579,60 @@ url = "http://127.0.0.1:{p0}"
 
     fn clean(&self) {
         let _ = self.compose(&["down", "--volumes", "--remove-orphans", "--timeout", "1"]);
-        let prefix = format!("{}/{PROJECT}/", self.registry.addr);
-        if let Ok(out) = Command::new("docker")
-            .args(["images", "--format", "{{.ID}} {{.Repository}}"])
-            .output()
-        {
-            for line in String::from_utf8_lossy(&out.stdout).lines() {
-                if let Some((id, repo)) = line.split_once(' ') {
-                    if repo.starts_with(&prefix) {
-                        let _ = Command::new("docker")
-                            .args(["rmi", "--force", id])
-                            .stdout(Stdio::null())
-                            .stderr(Stdio::null())
-                            .status();
-                    }
-                }
-            }
-        }
+        scale::remove_images(&format!("{}/{PROJECT}/", self.registry.addr));
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Run slipway with `config`, sampling its resident set until it exits:
+/// wall seconds, its stderr, and its peak resident set (VmHWM, KiB). `want`
+/// is the exit code expected.
+fn run_slipway(config: &Path, args: &[&str], want: i32) -> Res<(f64, String, u64)> {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run slipway: {e}"))?;
+    // Read stderr on a thread: a long `--timings` must not fill the pipe.
+    let mut err = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(e) = err.as_mut() {
+            let _ = std::io::Read::read_to_string(e, &mut text);
+        }
+        text
+    });
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            peak = peak.max(vm_hwm_kib(&text));
+        }
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    let took = started.elapsed().as_secs_f64();
+    let _ = child.wait_with_output();
+    let stderr = reader.join().unwrap_or_default();
+    let code = status.code().unwrap_or(-1);
+    if code != want {
+        return Err(format!(
+            "slipway {}: exit {code}, wanted {want}\n{stderr}",
+            args.join(" ")
+        ));
+    }
+    if std::env::var_os("BENCH_VERBOSE").is_some() {
+        eprint!("{stderr}");
+    }
+    Ok((took, stderr, peak))
 }
 
 fn vm_hwm_kib(status: &str) -> u64 {

@@ -230,6 +230,13 @@ pub trait Rollout {
     /// health before retiring an old one. Returns what to print.
     async fn roll(&self, service: &str) -> Result<String, String>;
 
+    /// Step 4 for a whole wave: every service's roll, each run to its end
+    /// even when another fails; what each said, in the wave's order. A
+    /// backend may move several services in one go.
+    async fn roll_wave(&self, services: &[String]) -> Vec<Result<String, String>> {
+        futures_util::future::join_all(services.iter().map(|s| self.roll(s))).await
+    }
+
     /// Step 5 for one service: wait until its containers of the release are
     /// healthy (and past their pre-traffic checks). Returns what was seen.
     async fn healthy(&self, service: &str) -> Result<String, String>;

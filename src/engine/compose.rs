@@ -74,6 +74,15 @@ impl Compose {
             .args(["up", "--detach", "--no-deps", "--no-build", "--", service])
     }
 
+    /// [`Compose::up`] for several services in one compose run: compose
+    /// recreates them at once, and its start-up (about 0.5 s of CPU) is paid
+    /// once instead of once per service.
+    pub fn up_many(&self, overrides: &Path, services: &[String]) -> Cmd {
+        self.base(&[overrides])
+            .args(["up", "--detach", "--no-deps", "--no-build", "--"])
+            .args(services.iter().map(String::as_str))
+    }
+
     /// Start one more container of a service beside the ones it has (start-first,
     /// and one-replica-at-a-time rollouts): `scale` is how many it will then
     /// have; existing containers are left exactly as they are.

@@ -55,7 +55,7 @@ pub async fn roll_out<B: Backend>(
         // cut off mid-way (a `compose up` killed) leaves containers half
         // stopped for the restore to trip over. A health wait only looks, so
         // the first failure ends the others.
-        let rolled = futures_util::future::join_all(wave.iter().map(|s| rollout.roll(s))).await;
+        let rolled = rollout.roll_wave(&wave).await;
         report(step, rolled.into_iter().collect())?;
         failpoint::hit("rollout:between");
         // 5. Wait healthy.

@@ -151,15 +151,30 @@ impl Backend for Ctx {
                     .iter()
                     .find(|(t, _)| *t == tag)
                     .map(|(_, id)| id.clone());
-                self.docker.tag(&img.image_id, &repo, &tag).await?;
-                moved.push(Moved {
-                    repo: repo.clone(),
-                    tag,
-                    before,
-                });
+                moved.push((
+                    &img.image_id,
+                    Moved {
+                        repo: repo.clone(),
+                        tag,
+                        before,
+                    },
+                ));
             }
         }
-        Ok(moved)
+        // Repositories are tagged at once; within one (services that share
+        // it), in order, so the last service's image wins as before.
+        let mut by_repo: BTreeMap<&str, Vec<(&String, &Moved)>> = BTreeMap::new();
+        for (id, m) in &moved {
+            by_repo.entry(m.repo.as_str()).or_default().push((id, m));
+        }
+        let tagging = by_repo.into_values().map(|tags| async move {
+            for (id, m) in tags {
+                self.docker.tag(id, &m.repo, &m.tag).await?;
+            }
+            Ok::<(), Error>(())
+        });
+        futures_util::future::try_join_all(tagging).await?;
+        Ok(moved.into_iter().map(|(_, m)| m).collect())
     }
 
     async fn put_back(&self, moved: &[Moved]) {

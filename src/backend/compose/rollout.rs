@@ -349,6 +349,31 @@ impl crate::backend::Rollout for Rollout<'_> {
         })
     }
 
+    /// The wave's stop-first single-container services are recreated by one
+    /// `docker compose up` (compose's start-up paid once, not per service);
+    /// the others move one by one as `roll` does, at the same time.
+    async fn roll_wave(&self, services: &[String]) -> Vec<Result<String, String>> {
+        let (together, apart): (Vec<String>, Vec<String>) =
+            services.iter().cloned().partition(|s| self.in_place(s));
+        if together.len() < 2 {
+            return futures_util::future::join_all(services.iter().map(|s| self.roll(s))).await;
+        }
+        let names = together.join(", ");
+        let cmd = self.ctx.compose.up_many(&self.file, &together);
+        let (up, rest) = tokio::join!(
+            self.compose_up(&cmd, &names),
+            futures_util::future::join_all(apart.iter().map(|s| self.roll(s)))
+        );
+        let mut rest = apart.iter().zip(rest).collect::<BTreeMap<_, _>>();
+        services
+            .iter()
+            .map(|s| match rest.remove(s) {
+                Some(r) => r,
+                None => up.clone().map(|()| format!("{s} recreated")),
+            })
+            .collect()
+    }
+
     /// A recreated service is waited for here. A service moved one by one
     /// had each new container waited for before an old one went: its
     /// release's containers are looked at once more, and pass at once.
