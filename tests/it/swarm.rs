@@ -368,13 +368,14 @@ fn swarm_deploys_roll_back_by_digest_and_survive_a_dead_node() {
     let run = lab.slipway(&["recover"]);
     assert_eq!(run.code, 0, "recover: {}", run.stderr);
 
-    // slipway itself SIGKILLed on the manager mid-rollout (v8): the next
-    // deploy refuses, `recover` finishes or undoes it on the nodes left.
+    // slipway itself SIGKILLed on the manager once the tasks were healthy
+    // (v8): the next deploy refuses, `recover` verifies (health, smoke) and
+    // finishes it, or undoes it, on the nodes left.
     lab.publish("api", "v8", App::new("v8"));
     lab.publish("web", "v8", App::new("v8"));
     let out = lab
         .command(&["deploy", "--tag", "v8"])
-        .env("SLIPWAY_FAILPOINT", "rollout:between")
+        .env("SLIPWAY_FAILPOINT", "health:after")
         .output()
         .expect("deploy v8");
     let run = Run::of(&["deploy", "--tag", "v8"], out);
