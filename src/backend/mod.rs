@@ -81,6 +81,22 @@ impl Session {
         }
     }
 
+    /// The environment's smoke suite (`compose` runs its `exec` checks).
+    pub fn smoke_suite<'a>(
+        &'a self,
+        vars: Vars,
+        compose: &'a crate::engine::Compose,
+    ) -> crate::probe::smoke::Suite<'a> {
+        crate::probe::smoke::Suite {
+            checks: &self.cfg.smoke,
+            vars,
+            compose,
+            cwd: &self.cfg.dir,
+            timeout: self.env.smoke_timeout,
+            concurrency: self.env.smoke_concurrency,
+        }
+    }
+
     /// Whose tags this environment writes on the engine.
     pub fn owner(&self) -> Owner {
         Owner::new(&self.cfg.project, &self.env.name)

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::backend::compose::context::state_dir;
+use crate::backend::swarm::judge::TaskView;
 use crate::backend::tags::Owner;
 use crate::config::names::split_image;
 use crate::config::BackendKind;
@@ -37,7 +38,7 @@ struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     stack: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    tasks: BTreeMap<String, Vec<TaskNow>>,
+    tasks: BTreeMap<String, Vec<TaskView>>,
 }
 
 /// One service as it runs now (its first container, or task).
@@ -51,17 +52,6 @@ pub struct ServiceNow {
     pub health: String,
 }
 
-/// A Swarm task that Swarm wants running.
-#[derive(Serialize)]
-pub struct TaskNow {
-    pub slot: Option<i64>,
-    pub node: String,
-    pub node_down: bool,
-    pub state: String,
-    pub digest: Option<String>,
-    pub message: String,
-}
-
 /// What the backend reports about what runs.
 pub struct Now {
     pub rollback_images_present: bool,
@@ -70,7 +60,7 @@ pub struct Now {
     /// Service → the image IDs (digests) its running containers (tasks) run.
     pub running: BTreeMap<String, Vec<String>>,
     pub stack: Option<String>,
-    pub tasks: BTreeMap<String, Vec<TaskNow>>,
+    pub tasks: BTreeMap<String, Vec<TaskView>>,
 }
 
 /// Read the history, the images and tags, the lock and the containers, then print.

@@ -208,6 +208,16 @@ pub struct Model {
     pub networks: BTreeMap<String, ModelNetwork>,
 }
 
+impl Model {
+    /// Service → the services it depends on (rollout waves follow it).
+    pub fn depends_on(&self) -> BTreeMap<String, Vec<String>> {
+        self.services
+            .iter()
+            .map(|(name, s)| (name.clone(), s.depends_on.keys().cloned().collect()))
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ModelNetwork {
     /// The engine's name for it (`<project>_<key>` unless set).

@@ -116,6 +116,33 @@ impl Host {
     }
 }
 
+impl Host {
+    /// SIGKILL the host's dockerd (its containers outlive it, as on a server).
+    pub fn kill_dockerd(&self) {
+        let pid = std::fs::read_to_string(format!("{HOSTS_DIR}/{}/run/docker.pid", self.name))
+            .expect("dockerd pid");
+        let ok = Command::new("kill")
+            .args(["-9", pid.trim()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+    }
+}
+
+/// Remove the images the main engine built and pushed for test `name`
+/// (`<registry>/<name>/…`).
+pub fn remove_pushed_images(name: &str) {
+    let (_, list) = crate::harness::docker(&["images", "--format", "{{.ID}} {{.Repository}}"]);
+    let prefix = format!("{}/{name}/", registry().addr);
+    for line in list.lines() {
+        if let Some((id, repo)) = line.split_once(' ') {
+            if repo.starts_with(&prefix) {
+                let _ = crate::harness::docker(&["rmi", "--force", id]);
+            }
+        }
+    }
+}
+
 impl Drop for Host {
     fn drop(&mut self) {
         // The shared connection first, while the host still answers.

@@ -195,28 +195,13 @@ expect_json = {{ "$.status" = "ok" }}
     }
 
     fn kill_dockerd(&self, i: usize) {
-        let pid =
-            std::fs::read_to_string(format!("{HOSTS_DIR}/{}/run/docker.pid", self.hosts[i].name))
-                .expect("dockerd pid");
-        let ok = Command::new("kill")
-            .args(["-9", pid.trim()])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
+        self.hosts[i].kill_dockerd();
     }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let (_, list) = crate::harness::docker(&["images", "--format", "{{.ID}} {{.Repository}}"]);
-        let prefix = format!("{}/{}/", registry().addr, self.name);
-        for line in list.lines() {
-            if let Some((id, repo)) = line.split_once(' ') {
-                if repo.starts_with(&prefix) {
-                    let _ = crate::harness::docker(&["rmi", "--force", id]);
-                }
-            }
-        }
+        crate::lab::remove_pushed_images(&self.name);
     }
 }
 

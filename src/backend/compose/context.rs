@@ -68,15 +68,7 @@ impl Ctx {
             failure_log_lines,
             ..
         } = s;
-        if let Some(path) = cfg.env_file_path(&env) {
-            if !path.is_file() {
-                return Err(Error::Preflight(format!(
-                    "env file {} (environments.{}.env_file) does not exist",
-                    path.display(),
-                    env.name
-                )));
-            }
-        }
+        require_env_file(&cfg, &env)?;
         crate::backend::tags::Owner::new(&cfg.project, &env.name)
             .check()
             .map_err(Error::Preflight)?;
@@ -116,14 +108,7 @@ impl Ctx {
 
     /// The smoke suite as configured for this environment.
     pub fn smoke_suite(&self, vars: Vars) -> Suite<'_> {
-        Suite {
-            checks: &self.cfg.smoke,
-            vars,
-            compose: &self.compose,
-            cwd: &self.cfg.dir,
-            timeout: self.env.smoke_timeout,
-            concurrency: self.env.smoke_concurrency,
-        }
+        self.session.smoke_suite(vars, &self.compose)
     }
 
     /// A health wait with this environment's timeouts.
@@ -147,6 +132,18 @@ impl Ctx {
     /// Where this environment's generated compose overrides live.
     pub fn override_path(&self, release: i64) -> PathBuf {
         override_path(&self.cfg, &self.env.name, release)
+    }
+}
+
+/// The environment's env file, if it names one, exists.
+pub fn require_env_file(cfg: &Config, env: &Environment) -> Result<()> {
+    match cfg.env_file_path(env) {
+        Some(path) if !path.is_file() => Err(Error::Preflight(format!(
+            "env file {} (environments.{}.env_file) does not exist",
+            path.display(),
+            env.name
+        ))),
+        _ => Ok(()),
     }
 }
 

@@ -48,11 +48,7 @@ impl Backend for Ctx {
     }
 
     fn depends_on(&self) -> BTreeMap<String, Vec<String>> {
-        self.model
-            .services
-            .iter()
-            .map(|(name, s)| (name.clone(), s.depends_on.keys().cloned().collect()))
-            .collect()
+        self.model.depends_on()
     }
 
     async fn running(&self, service: &str) -> Result<Vec<Container>> {

@@ -39,6 +39,16 @@ fn not_found(e: &bollard::errors::Error) -> bool {
 }
 
 impl Swarm {
+    /// Connect to the engine and check it is an active manager.
+    pub async fn manager() -> Result<(crate::engine::Docker, Swarm)> {
+        let docker = crate::engine::Docker::connect().await?;
+        let swarm = Swarm {
+            api: docker.api().clone(),
+        };
+        swarm.check_manager().await?;
+        Ok((docker, swarm))
+    }
+
     /// This engine is an active manager of a swarm, or what to do.
     pub async fn check_manager(&self) -> Result<()> {
         let info = self
@@ -232,17 +242,25 @@ impl Swarm {
 
     /// The digest a registry gives `reference` (`repo:tag` or `repo@digest`)
     /// now, asked through the manager's engine (its registry settings and
-    /// credentials).
-    pub async fn registry_digest(&self, reference: &str) -> std::result::Result<String, String> {
-        let answer = self
+    /// credentials); `None` when the registry does not have it. An error is
+    /// a registry (or engine) that could not say.
+    pub async fn registry_digest(
+        &self,
+        reference: &str,
+    ) -> std::result::Result<Option<String>, String> {
+        match self
             .api
             .inspect_registry_image(reference, super::auth::credentials_for(reference))
             .await
-            .map_err(|e| e.to_string())?;
-        answer
-            .descriptor
-            .digest
-            .ok_or_else(|| format!("the registry gave no digest for {reference}"))
+        {
+            Ok(answer) => answer
+                .descriptor
+                .digest
+                .map(Some)
+                .ok_or_else(|| format!("the registry gave no digest for {reference}")),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 

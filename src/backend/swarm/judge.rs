@@ -24,7 +24,7 @@ pub struct ServiceView {
 }
 
 /// One task of a service.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TaskView {
     pub id: String,
     pub slot: Option<i64>,

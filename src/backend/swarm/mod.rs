@@ -25,15 +25,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::backend::compose::context::{compose_for, load_model, resolve_repos, state_dir};
+use crate::backend::compose::context::{
+    compose_for, load_model, require_env_file, resolve_repos, state_dir,
+};
 use crate::backend::{Backend, Images, Moved, Purpose, Session};
-use crate::config::{BackendKind, Config, Health, HookPoint, Strategy};
+use crate::config::{BackendKind, Config, Environment, Health, HookPoint, Strategy};
 use crate::engine::compose::Model;
 use crate::engine::{Compose, Container, Docker};
 use crate::error::{Error, Result};
 use crate::notify::Payload;
 use crate::probe::logs::Capture;
-use crate::probe::smoke::{Suite, SuiteResult};
+use crate::probe::smoke::SuiteResult;
 use crate::probe::Vars;
 use crate::state::{ContainerLogs, EnvLock, Release, ServiceImage, State};
 
@@ -76,27 +78,13 @@ impl Ctx {
             failure_log_lines,
             ..
         } = s;
-        if let Some(path) = cfg.env_file_path(&env) {
-            if !path.is_file() {
-                return Err(Error::Preflight(format!(
-                    "env file {} (environments.{}.env_file) does not exist",
-                    path.display(),
-                    env.name
-                )));
-            }
-        }
-        let stack = match &env.backend {
-            BackendKind::Swarm { stack } => stack.clone(),
-            BackendKind::Compose => cfg.project.clone(),
-        };
-        refuse_unsupported(&cfg, &env.name)?;
+        // What Swarm cannot do is refused by `preflight`, for deploy and
+        // rollback only: `recover` must work whatever the config asks.
+        require_env_file(&cfg, &env)?;
+        let stack = stack_of(&cfg, &env);
         let compose = compose_for(&cfg, &env);
-        let (docker, model) = tokio::join!(Docker::connect(), load_model(&compose));
-        let docker = docker?;
-        let swarm = Swarm {
-            api: docker.api().clone(),
-        };
-        swarm.check_manager().await?;
+        let (swarm, model) = tokio::join!(Swarm::manager(), load_model(&compose));
+        let (docker, swarm) = swarm?;
         let model = model?;
         let repos = resolve_repos(&cfg, &model)?;
         let state = State::open(&state_dir(&cfg))?;
@@ -129,6 +117,14 @@ impl Ctx {
             .services
             .get(svc)
             .map_or(Strategy::StopFirst, |s| s.strategy)
+    }
+}
+
+/// The environment's stack: `stack`, else the project's name.
+pub fn stack_of(cfg: &Config, env: &Environment) -> String {
+    match &env.backend {
+        BackendKind::Swarm { stack } => stack.clone(),
+        BackendKind::Compose => cfg.project.clone(),
     }
 }
 
@@ -191,11 +187,7 @@ pub async fn check(
     repos: &BTreeMap<String, String>,
 ) -> Result<String> {
     refuse_unsupported(cfg, env)?;
-    let docker = Docker::connect().await?;
-    let swarm = Swarm {
-        api: docker.api().clone(),
-    };
-    swarm.check_manager().await?;
+    let (_, swarm) = Swarm::manager().await?;
     let existing = swarm.stack_services(stack).await?;
     if existing.is_empty() {
         return Ok(format!(
@@ -234,11 +226,7 @@ impl Backend for Ctx {
     }
 
     fn depends_on(&self) -> BTreeMap<String, Vec<String>> {
-        self.model
-            .services
-            .iter()
-            .map(|(name, s)| (name.clone(), s.depends_on.keys().cloned().collect()))
-            .collect()
+        self.model.depends_on()
     }
 
     /// The tasks Swarm wants running, as containers (image ID = digest).
@@ -279,13 +267,16 @@ impl Backend for Ctx {
     async fn pull(&self, _release: i64, refs: &BTreeMap<String, String>) -> Result<Images> {
         let asks = refs.iter().map(|(svc, image)| async move {
             match self.swarm.registry_digest(image).await {
-                Ok(digest) => Ok((
+                Ok(Some(digest)) => Ok((
                     svc.clone(),
                     ServiceImage {
                         image: image.clone(),
                         image_id: digest,
                     },
                 )),
+                Ok(None) => Err(Error::Pull(format!(
+                    "{image}: the registry has no such tag\n  nothing running was changed"
+                ))),
                 Err(e) => Err(Error::Pull(format!(
                     "{image}: the registry did not resolve it ({e})\n  nothing running was changed"
                 ))),
@@ -297,14 +288,17 @@ impl Backend for Ctx {
             .collect())
     }
 
-    /// The registry still has the digest (any node can pull it).
+    /// The registry still has the digest (any node can pull it). A registry
+    /// that cannot answer is an error, not a lost way back.
     async fn has_image(&self, image: &ServiceImage) -> Result<bool> {
         let repo = crate::config::names::split_image(&image.image).0;
-        Ok(self
-            .swarm
-            .registry_digest(&format!("{repo}@{}", image.image_id))
-            .await
-            .is_ok())
+        let reference = format!("{repo}@{}", image.image_id);
+        match self.swarm.registry_digest(&reference).await {
+            Ok(found) => Ok(found.is_some()),
+            Err(e) => Err(Error::Preflight(format!(
+                "cannot ask the registry for {reference}: {e}"
+            ))),
+        }
     }
 
     /// A digest is immutable: a release needs no name of its own.
@@ -392,16 +386,7 @@ impl Backend for Ctx {
     }
 
     async fn smoke(&self, vars: Vars) -> SuiteResult {
-        Suite {
-            checks: &self.cfg.smoke,
-            vars,
-            compose: &self.compose,
-            cwd: &self.cfg.dir,
-            timeout: self.env.smoke_timeout,
-            concurrency: self.env.smoke_concurrency,
-        }
-        .run()
-        .await
+        self.session.smoke_suite(vars, &self.compose).run().await
     }
 
     /// Swarm shuts replaced tasks down itself.

@@ -5,32 +5,23 @@
 use std::collections::BTreeMap;
 
 use super::engine::{self, Swarm};
-use super::judge::digest_of;
-use crate::commands::status::{Now, ServiceNow, TaskNow};
+use super::judge::{self, digest_of};
+use crate::commands::status::{Now, ServiceNow};
 use crate::config::names::split_image;
-use crate::config::BackendKind;
-use crate::engine::Docker;
 use crate::error::Result;
 use crate::settings::Settings;
 use crate::state::Release;
 
 pub async fn now(s: &Settings, rollback: Option<&Release>) -> Result<Now> {
-    let stack = match &s.env.backend {
-        BackendKind::Swarm { stack } => stack.clone(),
-        BackendKind::Compose => s.config.project.clone(),
-    };
-    let docker = Docker::connect().await?;
-    let swarm = Swarm {
-        api: docker.api().clone(),
-    };
-    swarm.check_manager().await?;
+    let stack = super::stack_of(&s.config, &s.env);
+    let (_, swarm) = Swarm::manager().await?;
     let mut rollback_images_present = rollback.is_some();
     for img in rollback.map(|r| r.services.values()).into_iter().flatten() {
         let repo = split_image(&img.image).0;
         rollback_images_present &= swarm
             .registry_digest(&format!("{repo}@{}", img.image_id))
             .await
-            .is_ok();
+            .is_ok_and(|found| found.is_some());
     }
     let mut services = BTreeMap::new();
     let mut running = BTreeMap::new();
@@ -54,7 +45,10 @@ pub async fn now(s: &Settings, rollback: Option<&Release>) -> Result<Now> {
 }
 
 /// One service: as shown, the digests its running tasks run, its tasks.
-async fn service_now(swarm: &Swarm, name: &str) -> Result<(ServiceNow, Vec<String>, Vec<TaskNow>)> {
+async fn service_now(
+    swarm: &Swarm,
+    name: &str,
+) -> Result<(ServiceNow, Vec<String>, Vec<judge::TaskView>)> {
     let Some(service) = swarm.service(name).await? else {
         let missing = ServiceNow {
             image: None,
@@ -87,16 +81,6 @@ async fn service_now(swarm: &Swarm, name: &str) -> Result<(ServiceNow, Vec<Strin
         state: format!("{}/{want}", up.len()),
         health: view.update_state.clone().unwrap_or_else(|| "-".into()),
     };
-    let tasks = tasks
-        .into_iter()
-        .map(|t| TaskNow {
-            slot: t.slot,
-            node: t.node,
-            node_down: t.node_down,
-            state: t.state,
-            digest: t.digest,
-            message: t.message,
-        })
-        .collect();
+
     Ok((now, up, tasks))
 }
