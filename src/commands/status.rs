@@ -235,8 +235,12 @@ fn print_tasks(s: &Status) {
     for (svc, tasks) in &s.tasks {
         for t in tasks {
             println!(
-                "  {svc}.{} on {}{}: {} {}{}",
-                t.slot.unwrap_or_default(),
+                "  {svc}{} on {}{}: {} {}{}",
+                // A global service's tasks have no slot: one per node.
+                t.slot
+                    .filter(|n| *n > 0)
+                    .map(|n| format!(".{n}"))
+                    .unwrap_or_default(),
                 t.node,
                 if t.node_down { " (node down)" } else { "" },
                 t.state,
