@@ -71,6 +71,8 @@ fn compose(project: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Re
 
 const PROJECT: &str = "slipway-bench";
 const SERVICES: [&str; 3] = ["api", "web", "worker"];
+/// The third slipway contender: start-first with the failing check pre-traffic.
+const BLUE_GREEN: &str = "blue-green";
 
 type Res<T> = Result<T, String>;
 
@@ -198,6 +200,7 @@ struct Timing {
     fast: Vec<f64>,
     stop_first: Vec<f64>,
     start_first: Vec<f64>,
+    blue_green: Vec<f64>,
 }
 
 impl Timing {
@@ -207,6 +210,7 @@ impl Timing {
             fast: Vec::new(),
             stop_first: Vec::new(),
             start_first: Vec::new(),
+            blue_green: Vec::new(),
         }
     }
 }
@@ -254,6 +258,10 @@ impl Bench {
             deploy
                 .start_first
                 .push(self.slipway_deploy("start-first", &tag, 0)?);
+            let tag = self.publish(true)?;
+            deploy
+                .blue_green
+                .push(self.slipway_deploy(BLUE_GREEN, &tag, 0)?);
             // Releases whose smoke test fails: back to the previous one.
             let tag = self.publish(false)?;
             failing.baseline.push(self.baseline(&tag, 1, self.poll)?);
@@ -267,7 +275,12 @@ impl Bench {
             failing
                 .start_first
                 .push(self.slipway_deploy("start-first", &tag, 1)?);
+            let tag = self.publish(false)?;
+            failing
+                .blue_green
+                .push(self.slipway_deploy(BLUE_GREEN, &tag, 1)?);
         }
+        let floor = self.engine_floor()?;
 
         // Steady enough for 6,000 requests in a start-first deploy's window.
         let rate = match std::env::var("BENCH_RATE")
@@ -309,6 +322,10 @@ impl Bench {
             self.slipway_run("start-first", &["rollback"], 0)
                 .map(|_| ())
         })?;
+        let tag = self.publish(false)?;
+        let load_blue_green = under_load("slipway blue-green failing deploy", &|| {
+            self.slipway_deploy(BLUE_GREEN, &tag, 1).map(|_| ())
+        })?;
 
         let boot = self.boot.iter().map(|(_, b)| *b).max().unwrap_or(0) as f64;
         let pull = median(&pulls);
@@ -329,6 +346,8 @@ impl Bench {
             load_start: &load_start,
             load_fail: &load_fail,
             load_back: &load_back,
+            load_blue_green: &load_blue_green,
+            floor,
             peak_kib: self.peak_kib.get(),
             binary,
         });
@@ -389,8 +408,18 @@ services:
         self.write_config(strategy)
     }
 
+    /// `strategy` is stop-first, start-first, or `blue-green`: start-first
+    /// with the core API check run pre-traffic against each new api
+    /// container (`pre_traffic = "api"`), and `settle = "0s"` because the
+    /// fixture proxy resolves the service name on every connection.
     fn write_config(&self, strategy: &str) -> Res<()> {
         let [p0, p1, p2] = self.ports;
+        let blue_green = strategy == BLUE_GREEN;
+        let (strategy, settle) = if blue_green {
+            ("start-first", "settle = \"0s\"\n")
+        } else {
+            (strategy, "")
+        };
         let mut config = format!(
             r#"project = "{PROJECT}"
 compose_files = ["docker-compose.yml"]
@@ -404,14 +433,19 @@ url = "http://127.0.0.1:{p0}"
         );
         for svc in SERVICES {
             config.push_str(&format!(
-                "\n[services.{svc}]\nstrategy = \"{strategy}\"\n\
+                "\n[services.{svc}]\nstrategy = \"{strategy}\"\n{settle}\
                  health = {{ http = \"http://{{container}}:8080/health\", expect_json = {{ \"$.status\" = \"ok\" }} }}\n"
             ));
         }
+        let core_api = if blue_green {
+            "http://{container}:8080/smoke\"\npre_traffic = \"api"
+        } else {
+            "{url}/smoke"
+        };
         // The same four checks as bench/smoke-test.sh.
         for (name, url) in [
             ("api health", "{url}/health".to_string()),
-            ("core API", "{url}/smoke".to_string()),
+            ("core API", core_api.to_string()),
             ("web health", format!("http://127.0.0.1:{p1}/health")),
             ("worker health", format!("http://127.0.0.1:{p2}/health")),
         ] {
@@ -443,6 +477,61 @@ url = "http://127.0.0.1:{p0}"
             .block_on(futures_util::future::try_join_all(jobs))
             .map_err(|e| e.to_string())?;
         Ok(tag)
+    }
+
+    /// The engine's own floor for what a stop-first deploy must do to the
+    /// running containers: a graceful stop and a start of the three app
+    /// containers at once, straight through the Engine API (no compose, no
+    /// create: a recreate cannot be faster). Then waits until they answer
+    /// again. Median of three.
+    fn engine_floor(&self) -> Res<f64> {
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let took = self.rt.block_on(async {
+                let mut ids = Vec::new();
+                for svc in SERVICES {
+                    let replicas = self
+                        .docker
+                        .replicas(PROJECT, svc)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    ids.extend(replicas.into_iter().filter(|r| r.running).map(|r| r.id));
+                }
+                let started = Instant::now();
+                let bounces = ids.iter().map(|id| async move {
+                    self.docker.stop(id).await?;
+                    self.docker.start(id).await
+                });
+                futures_util::future::try_join_all(bounces)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>(started.elapsed().as_secs_f64())
+            })?;
+            times.push(took);
+            self.wait_answering()?;
+        }
+        let floor = median(&times);
+        eprintln!("bench:   engine floor (stop + start of 3 containers at once): {floor:.2} s");
+        Ok(floor)
+    }
+
+    /// Until every service answers through the proxy (100 s at most).
+    fn wait_answering(&self) -> Res<()> {
+        let deadline = Instant::now() + Duration::from_secs(100);
+        while Instant::now() < deadline {
+            let all = self.ports.iter().all(|p| {
+                Command::new("curl")
+                    .args(["-sf", "-o", "/dev/null", "--max-time", "2"])
+                    .arg(format!("http://127.0.0.1:{p}/health"))
+                    .status()
+                    .is_ok_and(|s| s.success())
+            });
+            if all {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err("services not answering within 100 s".into())
     }
 
     /// The physical pull time: the three images of a release pulled at once
@@ -550,21 +639,8 @@ url = "http://127.0.0.1:{p0}"
             &["up", "--detach", "--no-deps", "api", "web", "worker"],
             &env,
         )?;
-        let deadline = Instant::now() + Duration::from_secs(100);
-        while Instant::now() < deadline {
-            let all = self.ports.iter().all(|p| {
-                Command::new("curl")
-                    .args(["-sf", "-o", "/dev/null", "--max-time", "2"])
-                    .arg(format!("http://127.0.0.1:{p}/health"))
-                    .status()
-                    .is_ok_and(|s| s.success())
-            });
-            if all {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Err("plain compose: services not healthy within 100 s".into())
+        self.wait_answering()
+            .map_err(|e| format!("plain compose: {e}"))
     }
 
     fn compose(&self, args: &[&str]) -> Res<()> {
@@ -658,6 +734,9 @@ struct Summary<'a> {
     load_start: &'a Report,
     load_fail: &'a Report,
     load_back: &'a Report,
+    load_blue_green: &'a Report,
+    /// The engine's own floor for replacing the three containers (see `engine_floor`).
+    floor: f64,
     peak_kib: u64,
     binary: u64,
 }
@@ -667,16 +746,19 @@ fn render(s: &Summary) -> String {
     // Each slipway figure with its ratio to both baselines (seed, 1 s poll).
     let row = |name: &str, t: &Timing| {
         let (b, f) = (median(&t.baseline), median(&t.fast));
-        let (stop, start) = (median(&t.stop_first), median(&t.start_first));
+        let cell = |v: &[f64]| {
+            let m = median(v);
+            format!("{m:.1} s ({:.2}× / {:.2}×)", m / b, m / f)
+        };
         format!(
-            "| {name} | {b:.1} s | {f:.1} s | {stop:.1} s ({:.2}× / {:.2}×) | {start:.1} s ({:.2}× / {:.2}×) |",
-            stop / b,
-            stop / f,
-            start / b,
-            start / f
+            "| {name} | {b:.1} s | {f:.1} s | {} | {} | {} |",
+            cell(&t.stop_first),
+            cell(&t.start_first),
+            cell(&t.blue_green)
         )
     };
     let limit = s.pull + s.boot;
+    let over = |t: &[f64]| median(t) - limit;
     let mut lines = vec![
         format!(
             "slipway rollout benchmark: 3 services ({}) behind a proxy; median of {} round(s); \
@@ -690,18 +772,27 @@ fn render(s: &Summary) -> String {
             s.poll
         ),
         String::new(),
-        "| | seed pipeline (baseline) | same, polling every 1 s | slipway stop-first (× seed / × 1 s) | slipway start-first (× seed / × 1 s) |".into(),
-        "| --- | --- | --- | --- | --- |".into(),
+        "| | seed pipeline (baseline) | same, polling every 1 s | slipway stop-first (× seed / × 1 s) | slipway start-first (× seed / × 1 s) | slipway start-first, failing check pre-traffic (× seed / × 1 s) |".into(),
+        "| --- | --- | --- | --- | --- | --- |".into(),
         row("deploy, wall time", s.deploy),
         row("failing release → previous one healthy", s.failing),
         format!(
-            "| physical limit: pull ({:.1} s) + slowest boot ({:.0} s) | | | {limit:.1} s | {limit:.1} s |",
+            "| physical limit: pull ({:.2} s) + slowest boot ({:.0} s) | | | {limit:.2} s | {limit:.2} s | {limit:.2} s |",
             s.pull, s.boot
         ),
         format!(
-            "| slipway's overhead above it (deploy) | | | {:+.1} s | {:+.1} s |",
-            median(&s.deploy.stop_first) - limit,
-            median(&s.deploy.start_first) - limit
+            "| slipway's overhead above it (deploy) | | | {:+.2} s | {:+.2} s | {:+.2} s |",
+            over(&s.deploy.stop_first),
+            over(&s.deploy.start_first),
+            over(&s.deploy.blue_green)
+        ),
+        format!(
+            "| the engine's floor for replacing the 3 containers (stop + start at once, Engine API) | | | {:.2} s | | |",
+            s.floor
+        ),
+        format!(
+            "| slipway's overhead above pull + engine floor + boot (deploy) | | | {:+.2} s | | |",
+            over(&s.deploy.stop_first) - s.floor
         ),
         String::new(),
         format!(
@@ -716,6 +807,10 @@ fn render(s: &Summary) -> String {
         ("slipway start-first deploy", s.load_start),
         ("slipway start-first failing deploy + rollback", s.load_fail),
         ("slipway start-first manual rollback", s.load_back),
+        (
+            "slipway start-first failing deploy, check pre-traffic",
+            s.load_blue_green,
+        ),
     ] {
         lines.push(format!("| {name} | {} | {} |", r.failed, r.sent));
     }
@@ -740,6 +835,7 @@ fn render(s: &Summary) -> String {
         lines.push(raw(&format!("{name} baseline, 1 s poll"), &t.fast));
         lines.push(raw(&format!("{name} stop-first"), &t.stop_first));
         lines.push(raw(&format!("{name} start-first"), &t.start_first));
+        lines.push(raw(&format!("{name} blue-green"), &t.blue_green));
     }
     lines.join("\n")
 }

@@ -330,3 +330,82 @@ fn start_first_is_refused_for_a_service_with_a_fixed_host_port() {
     assert_eq!(stack.container("api"), None, "nothing was started");
     assert!(stack.history().is_empty());
 }
+
+/// When one start-first service of a wave fails, the others have not switched
+/// yet: their old containers never stopped, so going back boots nothing.
+#[test]
+fn start_first_services_of_a_wave_switch_together() {
+    let stack = Stack::new("sf-gate");
+    let compose = format!(
+        r#"services:
+  proxy:
+    image: {proxy}
+    command: ["8080=web:8080"]
+    ports: ["127.0.0.1:{port}:8080"]
+  web:
+    image: {web}:v1
+  api:
+    image: {api}:v1
+"#,
+        proxy = proxy_image(),
+        port = stack.port,
+        web = stack.repo("web"),
+        api = stack.repo("api"),
+    );
+    let config = format!(
+        r#"project = "{name}"
+compose_files = ["docker-compose.yml"]
+
+[deploy]
+health_timeout = "30s"
+
+[environments.test]
+url = "http://127.0.0.1:{port}"
+
+[services.web]
+strategy = "start-first"
+
+[services.api]
+strategy = "start-first"
+"#,
+        name = stack.name,
+        port = stack.port,
+    );
+    std::fs::write(stack.path().join("docker-compose.yml"), compose).expect("compose file");
+    std::fs::write(stack.config_path(), config).expect("config");
+    let (ok, err) = stack.compose(&["up", "--detach", "--", "proxy"]);
+    assert!(ok, "proxy: {err}");
+    for svc in ["web", "api"] {
+        stack.publish(svc, "v1", app("v1", true));
+    }
+    // v2: web is fine (boots in 1 s), api crashes at start.
+    stack.publish("web", "v2", app("v2", true));
+    let mut crash = app("v2", true);
+    crash.behaviour = fixture::Behaviour::Crash;
+    stack.publish("api", "v2", crash);
+    assert_eq!(stack.deploy("v1").code, 0);
+    let started = |id: &str| docker(&["inspect", "--format", "{{.State.StartedAt}}", id]).1;
+    let web_v1 = containers(&stack, "web");
+    assert_eq!(web_v1.len(), 1, "{web_v1:?}");
+    let (web_id, web_image) = (web_v1[0].0.clone(), web_v1[0].1.clone());
+    let web_started = started(&web_id);
+
+    let traffic = load(&stack, 100);
+    let run = stack.deploy("v2");
+    let report = traffic.stop();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("api"), "{}", run.stderr);
+    assert_eq!(stack.history()[0]["status"], "rolled_back");
+    // web's v1 container served throughout: never stopped, never restarted.
+    let web = containers(&stack, "web");
+    assert_eq!(web.len(), 1, "web's v2 container was not removed: {web:?}");
+    assert_eq!(web[0].0, web_id, "web's v1 container was replaced");
+    assert_eq!(web[0].1, web_image);
+    assert_eq!(
+        started(&web_id),
+        web_started,
+        "web's v1 container was stopped and started again"
+    );
+    assert_eq!(report.failed, 0, "{}", report.summary());
+    assert_eq!(stack.state("web"), "running");
+}

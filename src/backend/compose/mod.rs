@@ -20,6 +20,7 @@ use crate::notify::Payload;
 
 pub mod context;
 pub mod dependencies;
+mod gate;
 pub mod hooks;
 pub mod prune;
 pub mod rollout;

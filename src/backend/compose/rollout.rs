@@ -32,6 +32,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, Health as Mode, SmokeCheck, SmokeKind, Strategy};
@@ -47,6 +48,7 @@ use crate::probe::Vars;
 use crate::state::ServiceImage;
 
 use super::context::Ctx;
+use super::gate::Gate;
 
 const UP_TIMEOUT: Duration = Duration::from_secs(300);
 const COMPOSE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -261,6 +263,24 @@ pub struct Rollout<'a> {
     /// The project's networks exist: compose creates none, so `up`s can run at once.
     networks_ready: bool,
     first_up: tokio::sync::Mutex<bool>,
+    /// The wave's start-first services switch together (see `gate`).
+    gate: std::sync::Mutex<Option<Arc<Gate>>>,
+}
+
+/// How a service's one-by-one rollout ended.
+enum Rolled {
+    Switched,
+    /// Its new containers are healthy but the old ones still serve: another
+    /// service of the wave (named) failed, so nothing switched.
+    Held(String),
+}
+
+/// What one move did.
+enum Applied {
+    Nothing,
+    /// A container joined the service's DNS name then.
+    Joined(std::time::Instant),
+    Held(String),
 }
 
 impl<'a> Rollout<'a> {
@@ -309,6 +329,7 @@ impl<'a> Rollout<'a> {
             hashes,
             networks_ready: ready.map_err(|e| e.to_string())?,
             first_up: tokio::sync::Mutex::new(false),
+            gate: std::sync::Mutex::new(None),
         })
     }
 
@@ -316,6 +337,12 @@ impl<'a> Rollout<'a> {
     /// else moves one container at a time (`one_by_one`).
     fn in_place(&self, svc: &str) -> bool {
         strategy(self.ctx, svc) == Strategy::StopFirst && replicas(self.ctx, svc) == 1
+    }
+
+    /// The gate `svc` switches through, if it shares one with other services.
+    fn gate_of(&self, svc: &str) -> Option<Arc<Gate>> {
+        let gate = self.gate.lock().ok()?;
+        gate.as_ref().filter(|g| g.holds(svc)).cloned()
     }
 
     async fn running_ids(&self, svc: &str, image_id: Option<&str>) -> Result<Vec<String>, String> {
@@ -341,7 +368,11 @@ impl crate::backend::Rollout for Rollout<'_> {
             return Ok(format!("{svc} recreated"));
         }
         let (strategy, want) = (strategy(self.ctx, svc), replicas(self.ctx, svc));
-        self.one_by_one(svc, strategy, want).await?;
+        if let Rolled::Held(failed) = self.one_by_one(svc, strategy, want).await? {
+            return Ok(format!(
+                "{svc} not switched ({failed} failed; its old container still serves)"
+            ));
+        }
         Ok(match (strategy, want) {
             (Strategy::StartFirst, 1) => format!("{svc} replaced (start-first)"),
             (Strategy::StartFirst, n) => format!("{svc} ×{n} replaced (start-first)"),
@@ -352,7 +383,19 @@ impl crate::backend::Rollout for Rollout<'_> {
     /// The wave's stop-first single-container services are recreated by one
     /// `docker compose up` (compose's start-up paid once, not per service);
     /// the others move one by one as `roll` does, at the same time.
+    ///
+    /// The wave's start-first single-container services switch together
+    /// (`gate`): no old container leaves rotation before every new one is
+    /// healthy and past its pre-traffic checks.
     async fn roll_wave(&self, services: &[String]) -> Vec<Result<String, String>> {
+        let switch_together: Vec<String> = services
+            .iter()
+            .filter(|s| strategy(self.ctx, s) == Strategy::StartFirst && replicas(self.ctx, s) == 1)
+            .cloned()
+            .collect();
+        if let Ok(mut gate) = self.gate.lock() {
+            *gate = (switch_together.len() > 1).then(|| Arc::new(Gate::new(switch_together)));
+        }
         let (together, apart): (Vec<String>, Vec<String>) =
             services.iter().cloned().partition(|s| self.in_place(s));
         if together.len() < 2 {
@@ -399,7 +442,32 @@ impl crate::backend::Rollout for Rollout<'_> {
 }
 
 impl Rollout<'_> {
-    async fn one_by_one(&self, svc: &str, strategy: Strategy, want: usize) -> Result<(), String> {
+    async fn one_by_one(
+        &self,
+        svc: &str,
+        strategy: Strategy,
+        want: usize,
+    ) -> Result<Rolled, String> {
+        let gate = self.gate_of(svc);
+        let rolled = self.moves(svc, strategy, want, gate.as_deref()).await;
+        if let Some(gate) = &gate {
+            match &rolled {
+                // Nobody may wait for a service that failed or is done.
+                Err(_) => gate.fail(svc),
+                Ok(_) => gate.mark(svc),
+            }
+        }
+        rolled
+    }
+
+    /// `one_by_one`'s moves until done, or held at the gate.
+    async fn moves(
+        &self,
+        svc: &str,
+        strategy: Strategy,
+        want: usize,
+        gate: Option<&Gate>,
+    ) -> Result<Rolled, String> {
         let ctx = self.ctx;
         let project = &ctx.cfg.project;
         let networks = ctx.model.service_networks(project, svc);
@@ -433,14 +501,24 @@ impl Rollout<'_> {
             let mv = next_move(&slots, want, strategy);
             tracing::debug!(service = svc, ?mv, "rollout move");
             if mv == Move::Done {
-                return Ok(());
+                return Ok(Rolled::Switched);
+            }
+            // An old container leaves rotation only when the whole wave can switch.
+            if let (Some(gate), Move::Retire(id)) = (gate, &mv) {
+                if slots.iter().any(|s| &s.id == id && !s.fresh) {
+                    if let Err(failed) = gate.ready(svc).await {
+                        return Ok(Rolled::Held(failed));
+                    }
+                }
             }
             let on_networks = !networks.is_empty();
-            if let Some(at) = self
-                .apply(svc, mv, strategy, on_networks, &replicas, joined)
+            match self
+                .apply(svc, mv, strategy, on_networks, &replicas, joined, gate)
                 .await?
             {
-                joined = Some(at);
+                Applied::Nothing => {}
+                Applied::Joined(at) => joined = Some(at),
+                Applied::Held(failed) => return Ok(Rolled::Held(failed)),
             }
             moves_left = moves_left.saturating_sub(1);
             if moves_left == 0 {
@@ -451,8 +529,9 @@ impl Rollout<'_> {
         }
     }
 
-    /// Make one move; returns when a container joined the service's DNS
+    /// Make one move; says when a container joined the service's DNS
     /// name, if this move put one there.
+    #[allow(clippy::too_many_arguments)]
     async fn apply(
         &self,
         svc: &str,
@@ -461,18 +540,19 @@ impl Rollout<'_> {
         on_networks: bool,
         replicas: &[Replica],
         joined: Option<std::time::Instant>,
-    ) -> Result<Option<std::time::Instant>, String> {
+        gate: Option<&Gate>,
+    ) -> Result<Applied, String> {
         let ctx = self.ctx;
         match mv {
-            Move::Done => Ok(None),
-            Move::Discard(id) => self.remove(svc, &id).await.map(|()| None),
+            Move::Done => Ok(Applied::Nothing),
+            Move::Discard(id) => self.remove(svc, &id).await.map(|()| Applied::Nothing),
             Move::Reconnect(id) => {
                 self.rejoin(svc, &id, replicas, true).await?;
                 let at = std::time::Instant::now();
                 self.wait()
                     .containers(&self.target(svc), std::slice::from_ref(&id))
                     .await?;
-                Ok(Some(at))
+                Ok(Applied::Joined(at))
             }
             Move::Revive(id) => {
                 ctx.docker
@@ -484,15 +564,15 @@ impl Rollout<'_> {
                 self.wait()
                     .containers(&self.target(svc), std::slice::from_ref(&id))
                     .await?;
-                Ok(Some(at))
+                Ok(Applied::Joined(at))
             }
-            Move::StartOne { scale } => self
-                .start_one(svc, strategy, scale, on_networks, replicas)
-                .await
-                .map(Some),
+            Move::StartOne { scale } => {
+                self.start_one(svc, strategy, scale, on_networks, replicas, gate)
+                    .await
+            }
             Move::Retire(id) => {
                 self.retire(svc, &id, strategy, joined).await?;
-                Ok(None)
+                Ok(Applied::Nothing)
             }
         }
     }
@@ -529,9 +609,10 @@ impl Rollout<'_> {
     }
 
     /// One more container of the release (`scale` in all), healthy and past
-    /// its pre-traffic checks; returns when it joined the service's DNS name.
-    /// Blue-green where it can: created off rotation, checked, then switched.
-    /// A new container that fails is removed while the old ones still serve.
+    /// its pre-traffic checks; says when it joined the service's DNS name.
+    /// Blue-green where it can: created off rotation, checked, then switched
+    /// (when the wave's `gate` lets it). A new container that fails is
+    /// removed while the old ones still serve.
     async fn start_one(
         &self,
         svc: &str,
@@ -539,7 +620,8 @@ impl Rollout<'_> {
         scale: usize,
         on_networks: bool,
         replicas: &[Replica],
-    ) -> Result<std::time::Instant, String> {
+        gate: Option<&Gate>,
+    ) -> Result<Applied, String> {
         let ctx = self.ctx;
         let blue_green =
             strategy == Strategy::StartFirst && on_networks && self.checks(svc).next().is_some();
@@ -596,13 +678,19 @@ impl Rollout<'_> {
             return Err(e);
         }
         if !blue_green {
-            return Ok(started);
+            return Ok(Applied::Joined(started));
+        }
+        if let Some(gate) = gate {
+            if let Err(failed) = gate.ready(svc).await {
+                // Off rotation, it never served: the restore removes it.
+                return Ok(Applied::Held(failed));
+            }
         }
         // The switch: the new containers take traffic from now on.
         for id in &new {
             self.rejoin(svc, id, &after, true).await?;
         }
-        Ok(std::time::Instant::now())
+        Ok(Applied::Joined(std::time::Instant::now()))
     }
 
     /// Put a container (back) on the service's networks: under the service's
