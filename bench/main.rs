@@ -363,17 +363,27 @@ impl Bench {
         let first = self.publish(true)?;
         self.compose(&["up", "--detach", "--", "proxy"])?;
         self.slipway_deploy("stop-first", &first, 0)?;
-        for strategy in ["stop-first", "start-first"] {
-            let tag = self.publish(true)?;
+        for (strategy, good) in [
+            ("stop-first", true),
+            ("start-first", true),
+            (BLUE_GREEN, true),
+            ("start-first", false),
+            (BLUE_GREEN, false),
+        ] {
+            let tag = self.publish(good)?;
             let pull = self.pull_time(&tag)?;
-            let (took, stderr) =
-                self.slipway_output(strategy, &["--timings", "deploy", "--tag", &tag], 0)?;
+            let (took, stderr) = self.slipway_output(
+                strategy,
+                &["--timings", "deploy", "--tag", &tag],
+                i32::from(!good),
+            )?;
             let timings = stderr
                 .split_once("timings:\n")
                 .map(|(_, t)| t)
                 .unwrap_or("");
+            let what = if good { "deploy" } else { "failing deploy" };
             println!(
-                "{strategy}: deploy {took:.2} s, pull {pull:.2} s, slowest boot {} s\n{timings}",
+                "{strategy}: {what} {took:.2} s, pull {pull:.2} s, slowest boot {} s\n{timings}",
                 self.boot.iter().map(|(_, b)| *b).max().unwrap_or(0)
             );
         }
