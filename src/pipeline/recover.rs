@@ -162,6 +162,17 @@ async fn abort<B: Backend>(
     if let Some(t) = target {
         retag_rollback(ctx, t).await;
     }
+    // It may have died after creating what it needed (a Swarm stack, made
+    // before the rollout): that goes, so nothing running is left changed.
+    if let Err(e) = ctx.discard_created(unfinished.id).await {
+        let why = format!("interrupted before its rollout; removing what it created failed: {e}");
+        ctx.state
+            .finish(unfinished.id, Status::Failed, Some(&why))?;
+        return Err(Error::Broken(format!(
+            "could not undo interrupted release {}: {e}\n  a human must act: remove it, then deploy again",
+            unfinished.id
+        )));
+    }
     ctx.state.finish(
         unfinished.id,
         Status::Aborted,

@@ -89,7 +89,8 @@ fn report(step: crate::output::Step, result: Result<Vec<String>, String>) -> Res
 }
 
 /// Put `target` back exactly (or, with no target, remove what `failed`
-/// started), and verify it is healthy. Used by step 8 and by `recover`.
+/// started and created: the environment as before it), and verify it is
+/// healthy. Used by step 8 and by `recover`.
 pub async fn restore_release<B: Backend>(
     b: &B,
     failed: &Release,
@@ -109,7 +110,8 @@ pub async fn restore_release<B: Backend>(
     }
     let Some(target) = target else {
         step.done("no earlier release: removed the new containers");
-        return Ok(());
+        // And what the release created around them (a Swarm stack).
+        return b.discard_created(failed.id).await.map(|_| ());
     };
     step.done(format!("back to release {}", target.id));
     failpoint::hit("restore:during");
