@@ -560,16 +560,18 @@ async fn restore<B: Backend>(
     );
     b.out.line(format!("  rolling back: {reason}"));
     match (restore_release(b, release, target).await, target) {
-        (Ok(()), None) => {
-            let why =
-                format!("{reason}; no earlier release to restore, the new containers were removed");
+        (Ok(removed), None) => {
+            let why = format!(
+                "{reason}; no earlier release to restore, the new containers were removed{}",
+                removed.map(|what| format!("; {what}")).unwrap_or_default()
+            );
             b.state.finish(release.id, Status::RolledBack, Some(&why))?;
             Err(Error::RolledBack(format!(
                 "release {} failed: {why}",
                 release.id
             )))
         }
-        (Ok(()), Some(target)) => {
+        (Ok(_), Some(target)) => {
             b.state
                 .finish(release.id, Status::RolledBack, Some(reason))?;
             retag_rollback(b, target).await;
