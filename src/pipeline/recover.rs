@@ -146,7 +146,7 @@ fn announce<B: Backend>(ctx: &B, unfinished: &Release, journal: &[Entry], decisi
             ""
         },
         match decision {
-            Decision::Abort => "abort (nothing running was changed)",
+            Decision::Abort => "abort (it never reached its rollout)",
             Decision::Verify => "verify its images now, keep it if they pass",
             Decision::RollBack => "roll back to the last succeeded release",
         }

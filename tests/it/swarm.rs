@@ -261,7 +261,12 @@ fn swarm_deploys_roll_back_by_digest_and_survive_a_dead_node() {
     );
     let run = lab.slipway(&["recover"]);
     assert_eq!(run.code, 0, "recover: {}", run.stderr);
-    assert!(run.stderr.contains("removed stack shop"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("never reached its rollout; removed stack shop"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(lab.status_of(1), "aborted");
     assert_eq!(lab.stack_left(), "", "no stack after recover");
     // v0 again: its smoke test fails → exit 1, rolled_back, no stack.
@@ -271,6 +276,14 @@ fn swarm_deploys_roll_back_by_digest_and_survive_a_dead_node() {
     assert!(run.stderr.contains("removed stack shop"), "{}", run.stderr);
     assert_eq!(lab.status_of(2), "rolled_back");
     assert_eq!(lab.stack_left(), "", "no stack after a failed first deploy");
+    let h = lab.history();
+    for r in h.as_array().into_iter().flatten() {
+        let reason = r["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("removed stack shop"),
+            "history says so: {h}"
+        );
+    }
     let run = lab.slipway(&["check"]);
     assert!(run.stderr.contains("does not exist yet"), "{}", run.stderr);
     eprintln!("failed first deploys: {:?}", started.elapsed());

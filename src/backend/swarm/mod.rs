@@ -338,8 +338,10 @@ impl Backend for Ctx {
             if !existing.contains(&name) {
                 return Err(Error::Preflight(format!(
                     "stack `{}` has no service `{name}`\n  hint: add `{svc}` to the stack with `docker stack deploy` \
-                     (slipway updates the services a stack has, and creates a stack only when it does not exist)",
-                    self.stack
+                     (slipway updates the services a stack has, and creates a stack only when it does not exist); \
+                     a stack that only a failed first deploy of an older slipway left behind can go with \
+                     `docker stack rm {}`",
+                    self.stack, self.stack
                 )));
             }
         }
