@@ -129,17 +129,35 @@ pub async fn remove(ctx: &Ctx) -> Result<String> {
     let started = Instant::now();
     let mut said = String::new();
     let mut last_rm: Option<Instant> = None;
+    // Nothing there at the first look (a deploy that created nothing, a
+    // second `recover`): `docker stack rm` still runs, and says so.
+    let mut first_look: Option<bool> = None;
     loop {
         let (services, networks) = tokio::join!(
             ctx.swarm.stack_services(&ctx.stack),
             ctx.swarm.stack_networks(&ctx.stack)
         );
-        let (services, networks) = (services?, networks?);
-        if services.is_empty() && networks.is_empty() && last_rm.is_some() {
-            let note = format!(
-                "removed stack {} (this release created it; its services and networks are gone)",
-                ctx.stack
-            );
+        let (services, networks) = match (services, networks) {
+            (Ok(s), Ok(n)) => (s, n),
+            (Err(e), _) | (_, Err(e)) => {
+                step.fail("");
+                return Err(e);
+            }
+        };
+        let gone = services.is_empty() && networks.is_empty();
+        let found = *first_look.get_or_insert(!gone);
+        if gone && last_rm.is_some() {
+            let note = if found {
+                format!(
+                    "removed stack {} (this release created it; its services and networks are gone)",
+                    ctx.stack
+                )
+            } else {
+                format!(
+                    "stack {} (created by this release) has no services or networks left",
+                    ctx.stack
+                )
+            };
             step.done(&note);
             return Ok(note);
         }
@@ -188,9 +206,14 @@ mod tests {
             entry(Step::Pin, ""),
             entry(Step::Dependencies, &creating_note("shop")),
         ];
+        // Killed during `docker stack deploy` (the row is the last): its own.
         assert!(created_by(&creating, "shop"));
-        // Killed during `docker stack deploy`: still its own.
-        assert!(created_by(&creating[..3], "shop"));
+        // Later steps (a failed rollout, the restore) do not change that.
+        let mut failed = creating.clone();
+        for step in [Step::Rollout, Step::Health, Step::Smoke, Step::Restore] {
+            failed.push(entry(step, ""));
+        }
+        assert!(created_by(&failed, "shop"));
         // Another stack's row, or a journal without one (the stack existed).
         assert!(!created_by(&creating, "shop2"));
         assert!(!created_by(&creating[..2], "shop"));
