@@ -262,6 +262,11 @@ impl Backend for Fake {
         Ok(())
     }
 
+    async fn discard_created(&self, release: i64) -> Result<Option<String>, String> {
+        self.call(format!("discard {release}"))?;
+        Ok(None)
+    }
+
     fn failure_logs(&self) -> Vec<ContainerLogs> {
         Vec::new()
     }

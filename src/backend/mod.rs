@@ -223,6 +223,15 @@ pub trait Backend: std::ops::Deref<Target = Session> {
     /// release it goes back to did not run).
     async fn remove(&self, release: i64, services: &[String]) -> Result<(), String>;
 
+    /// Take down what `start_dependencies` created for this release alone
+    /// (Swarm: the stack its first deploy created), when the release aborts
+    /// or fails with no earlier release to go back to: the environment as it
+    /// was before it. Nothing that existed before the release. Returns what
+    /// was removed, to say so; `None`: nothing was created.
+    async fn discard_created(&self, _release: i64) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+
     /// The last log lines of the containers a failed release's health wait
     /// judged not healthy, read before anything removed them (taken once).
     fn failure_logs(&self) -> Vec<ContainerLogs>;

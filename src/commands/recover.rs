@@ -18,9 +18,19 @@ pub async fn run(s: Settings) -> Result<()> {
             "nothing to recover: no unfinished release; the lock is free".to_string(),
             serde_json::json!({"recovered": false}),
         ),
-        Recovered::Aborted { unfinished } => (
+        Recovered::Aborted {
+            unfinished,
+            removed: None,
+        } => (
             format!("release {unfinished} changed nothing running; marked aborted"),
             serde_json::json!({"recovered": true, "unfinished": unfinished, "action": "aborted"}),
+        ),
+        Recovered::Aborted {
+            unfinished,
+            removed: Some(removed),
+        } => (
+            format!("release {unfinished} never reached its rollout; {removed}; marked aborted"),
+            serde_json::json!({"recovered": true, "unfinished": unfinished, "action": "aborted", "removed": removed}),
         ),
         Recovered::Completed { unfinished } => (
             format!("release {unfinished} runs, is healthy and passes its smoke tests; marked succeeded"),

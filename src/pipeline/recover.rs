@@ -65,6 +65,8 @@ pub enum Recovered {
     Nothing,
     Aborted {
         unfinished: i64,
+        /// What it had created that was removed (a Swarm stack), said so.
+        removed: Option<String>,
     },
     Completed {
         unfinished: i64,
@@ -144,7 +146,7 @@ fn announce<B: Backend>(ctx: &B, unfinished: &Release, journal: &[Entry], decisi
             ""
         },
         match decision {
-            Decision::Abort => "abort (nothing running was changed)",
+            Decision::Abort => "abort (it never reached its rollout)",
             Decision::Verify => "verify its images now, keep it if they pass",
             Decision::RollBack => "roll back to the last succeeded release",
         }
@@ -162,13 +164,32 @@ async fn abort<B: Backend>(
     if let Some(t) = target {
         retag_rollback(ctx, t).await;
     }
-    ctx.state.finish(
-        unfinished.id,
-        Status::Aborted,
-        Some("interrupted before anything running changed; closed by `slipway recover`"),
-    )?;
+    // It may have died after creating what it needed (a Swarm stack, made
+    // before the rollout): that goes, so nothing running is left changed.
+    let removed = match ctx.discard_created(unfinished.id).await {
+        Ok(removed) => removed,
+        Err(e) => {
+            let why =
+                format!("interrupted before its rollout; removing what it created failed: {e}");
+            ctx.state
+                .finish(unfinished.id, Status::Failed, Some(&why))?;
+            return Err(Error::Broken(format!(
+                "could not undo interrupted release {}: {e}\n  a human must act: remove it, then deploy again",
+                unfinished.id
+            )));
+        }
+    };
+    let why = match &removed {
+        None => "interrupted before anything running changed; closed by `slipway recover`".into(),
+        Some(what) => {
+            format!("interrupted before its rollout; closed by `slipway recover`: {what}")
+        }
+    };
+    ctx.state
+        .finish(unfinished.id, Status::Aborted, Some(&why))?;
     Ok(Recovered::Aborted {
         unfinished: unfinished.id,
+        removed,
     })
 }
 
@@ -185,9 +206,13 @@ async fn roll_back<B: Backend>(
         "interrupted; undone by `slipway recover`"
     };
     match restore_release(ctx, unfinished, target.as_ref()).await {
-        Ok(()) => {
+        Ok(removed) => {
+            let why = match removed {
+                Some(what) => format!("{reason}; {what}"),
+                None => reason.to_string(),
+            };
             ctx.state
-                .finish(unfinished.id, Status::RolledBack, Some(reason))?;
+                .finish(unfinished.id, Status::RolledBack, Some(&why))?;
             if let Some(t) = &target {
                 retag_rollback(ctx, t).await;
             }
@@ -266,6 +291,46 @@ mod tests {
     fn running(api: &[&str], web: &[&str]) -> BTreeMap<String, Vec<String>> {
         let v = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect();
         [("api".to_string(), v(api)), ("web".to_string(), v(web))].into()
+    }
+
+    /// A first release killed before its rollout (say, once it created a
+    /// Swarm stack): `recover` aborts it and discards what it created; a
+    /// discard that fails is exit 3, `failed`.
+    #[tokio::test]
+    async fn an_aborted_release_discards_what_it_created() {
+        for discard_fails in [false, true] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let b = crate::backend::fake::Fake::new(dir.path());
+            let mut r = release();
+            r.previous = None;
+            let id = b.state.begin(&r).expect("begin");
+            let b = if discard_fails {
+                b.failing(&[&format!("discard {id}")])
+            } else {
+                b
+            };
+            b.state.journal(id, Step::Pull, "").expect("journal");
+            b.state
+                .journal(id, Step::Dependencies, "creating stack `fake`")
+                .expect("journal");
+            let done = recover(&b).await;
+            assert!(
+                b.calls().contains(&format!("discard {id}")),
+                "{:?}",
+                b.calls()
+            );
+            let status = b.state.release(id).ok().flatten().map(|r| r.status);
+            if discard_fails {
+                assert!(matches!(done, Err(Error::Broken(_))), "{done:?}");
+                assert_eq!(status, Some(Status::Failed));
+            } else {
+                assert!(
+                    matches!(done, Ok(Recovered::Aborted { unfinished, .. }) if unfinished == id),
+                    "{done:?}"
+                );
+                assert_eq!(status, Some(Status::Aborted));
+            }
+        }
     }
 
     #[test]

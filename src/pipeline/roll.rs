@@ -89,12 +89,14 @@ fn report(step: crate::output::Step, result: Result<Vec<String>, String>) -> Res
 }
 
 /// Put `target` back exactly (or, with no target, remove what `failed`
-/// started), and verify it is healthy. Used by step 8 and by `recover`.
+/// started and created: the environment as before it), and verify it is
+/// healthy. Used by step 8 and by `recover`. Returns what the release had
+/// created that was removed (a Swarm stack), to say so.
 pub async fn restore_release<B: Backend>(
     b: &B,
     failed: &Release,
     target: Option<&Release>,
-) -> Result<(), String> {
+) -> Result<Option<String>, String> {
     let step = b.out.step("restore");
     // Services the failed release runs that the target did not: take them down.
     let extra: Vec<String> = failed
@@ -109,7 +111,8 @@ pub async fn restore_release<B: Backend>(
     }
     let Some(target) = target else {
         step.done("no earlier release: removed the new containers");
-        return Ok(());
+        // And what the release created around them (a Swarm stack).
+        return b.discard_created(failed.id).await;
     };
     step.done(format!("back to release {}", target.id));
     failpoint::hit("restore:during");
@@ -121,6 +124,7 @@ pub async fn restore_release<B: Backend>(
         Purpose::Restore,
     )
     .await
+    .map(|()| None)
 }
 
 /// After going back to `live`, the way-back names name what preceded it again.

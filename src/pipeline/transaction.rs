@@ -54,9 +54,12 @@ pub async fn run<B: Backend>(b: &B, req: Request) -> Outcome {
     let images = match prepare(b, release.id, current.as_ref(), &req, &life).await {
         Ok(images) => images,
         Err(e) => {
-            let _ = b
-                .state
-                .finish(release.id, Status::Aborted, Some(&e.to_string()));
+            // Aborted: nothing running changed (or what changed was undone).
+            let status = match e {
+                Error::Broken(_) => Status::Failed,
+                _ => Status::Aborted,
+            };
+            let _ = b.state.finish(release.id, status, Some(&e.to_string()));
             life.end(b, release.id, Some(&e)).await;
             return finished(b, &req, release.id, Err(e));
         }
@@ -146,7 +149,8 @@ fn unrecorded(e: Error) -> Outcome {
 
 /// Steps 2–3: the new images resolved and pinned, the services they need
 /// started, the `pre_deploy` hooks passed. Nothing running changes; a
-/// failure (or a signal) puts the way-back names back where they were.
+/// failure (or a signal) puts the way-back names back where they were and
+/// removes what the release created (a Swarm stack its first deploy made).
 async fn prepare<B: Backend>(
     b: &B,
     id: i64,
@@ -165,6 +169,7 @@ async fn prepare<B: Backend>(
         failpoint::pause("pin:after").await;
         stop_if_interrupted()?;
         b.start_dependencies(id).await?;
+        failpoint::hit("dependencies:after");
         stop_if_interrupted()?;
         life.pre_deploy(b, &images).await?;
         // One host of several: switch only when every host got this far.
@@ -172,10 +177,21 @@ async fn prepare<B: Backend>(
         Ok::<_, Error>(images)
     }
     .await;
-    if prepared.is_err() {
-        b.put_back(&moved).await;
+    match prepared {
+        Ok(images) => Ok(images),
+        Err(e) => {
+            b.put_back(&moved).await;
+            // What `start_dependencies` created for this release (a Swarm
+            // stack) goes too: nothing running is left changed.
+            match b.discard_created(id).await {
+                Ok(_) => Err(e),
+                Err(left) => Err(Error::Broken(format!(
+                    "{e}\nwhat this release created could not be removed: {left}\n  \
+                     a human must act: remove it, then deploy again"
+                ))),
+            }
+        }
     }
-    prepared
 }
 
 /// Before anything running changed, a signal aborts the release.
@@ -544,16 +560,18 @@ async fn restore<B: Backend>(
     );
     b.out.line(format!("  rolling back: {reason}"));
     match (restore_release(b, release, target).await, target) {
-        (Ok(()), None) => {
-            let why =
-                format!("{reason}; no earlier release to restore, the new containers were removed");
+        (Ok(removed), None) => {
+            let why = format!(
+                "{reason}; no earlier release to restore, the new containers were removed{}",
+                removed.map(|what| format!("; {what}")).unwrap_or_default()
+            );
             b.state.finish(release.id, Status::RolledBack, Some(&why))?;
             Err(Error::RolledBack(format!(
                 "release {} failed: {why}",
                 release.id
             )))
         }
-        (Ok(()), Some(target)) => {
+        (Ok(_), Some(target)) => {
             b.state
                 .finish(release.id, Status::RolledBack, Some(reason))?;
             retag_rollback(b, target).await;

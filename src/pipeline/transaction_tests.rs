@@ -323,3 +323,48 @@ async fn a_failing_roll_lets_the_others_of_its_wave_finish_before_restoring() {
     );
     assert!(runs(&b, "v1"), "{:?}", b.running_now());
 }
+
+/// A failed first release (nothing to go back to) removes its containers and
+/// then what it created around them (a Swarm stack), after a failure from
+/// the rollout on and after one before it; a release with a way back
+/// restores it and discards nothing. A discard that fails is exit 3.
+#[tokio::test]
+async fn a_failed_first_release_discards_what_it_created_and_only_it() {
+    for (step, want, exit_code) in [
+        ("smoke", Status::RolledBack, Exit::RolledBack),
+        ("healthy web", Status::RolledBack, Exit::RolledBack),
+        ("hooks pre_deploy", Status::Aborted, Exit::Usage),
+    ] {
+        let _g = serial();
+        let dir = tempfile::tempdir().unwrap();
+        let b = Fake::new(dir.path()).failing(&[step]);
+        let o = run(&b, deploy("v1")).await;
+        assert_eq!((status(&o), exit(&o)), (want, exit_code), "{step}");
+        assert!(b.running_now().is_empty(), "{step}: {:?}", b.running_now());
+        let calls = b.calls();
+        let discard = calls.iter().position(|c| c == "discard 1");
+        assert!(discard.is_some(), "{step}: {calls:?}");
+        // After the containers are gone (the ones it started, if any).
+        let removed = calls.iter().rposition(|c| c.starts_with("remove "));
+        assert!(removed < discard, "{step}: {calls:?}");
+    }
+
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let b = with_v1(dir.path(), &["smoke"]).await;
+    let o = run(&b, deploy("v2")).await;
+    assert_eq!(exit(&o), Exit::RolledBack);
+    assert!(runs(&b, "v1"));
+    let calls = b.calls();
+    assert!(!calls.iter().any(|c| c.starts_with("discard")), "{calls:?}");
+    drop(_g);
+
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let b = Fake::new(dir.path()).failing(&["hooks pre_deploy", "discard 1"]);
+    let o = run(&b, deploy("v1")).await;
+    assert_eq!(exit(&o), Exit::Broken, "{:?}", o.result.as_ref().err());
+    assert_eq!(status(&o), Status::Failed);
+    let msg = o.result.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(msg.contains("could not be removed"), "{msg}");
+}

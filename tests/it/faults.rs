@@ -126,6 +126,7 @@ kill_points! {
     kd_pull_mid: "pull:during", &["deploy", "--tag", "v2"], broken = false, v2 = false;
     kd_pull: "pull:after", &["deploy", "--tag", "v2"], broken = false, v2 = false;
     kd_pin: "pin:after", &["deploy", "--tag", "v2"], broken = false, v2 = false;
+    kd_dependencies: "dependencies:after", &["deploy", "--tag", "v2"], broken = false, v2 = false;
     kd_rollout_mid: "rollout:between", &["deploy", "--tag", "v2"], broken = false, v2 = false;
     kd_rollout: "rollout:after", &["deploy", "--tag", "v2"], broken = false, v2 = false;
     kd_health_mid: "health:during", &["deploy", "--tag", "v2"], broken = false, v2 = false;

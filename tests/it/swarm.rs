@@ -179,6 +179,17 @@ expect_json = {{ "$.status" = "ok" }}
             .1
     }
 
+    /// On the manager: the stacks, services and stack networks there are
+    /// (empty when no stack is left).
+    fn stack_left(&self) -> String {
+        let (ok, out) = self.hosts[0].ssh(
+            "docker stack ls --format '{{.Name}}'; docker service ls --format '{{.Name}}'; \
+             docker network ls --format '{{.Name}}' --filter label=com.docker.stack.namespace=shop",
+        );
+        assert!(ok, "stack ls: {out}");
+        out.trim().to_string()
+    }
+
     fn history(&self) -> serde_json::Value {
         let run = self.slipway(&["history", "--json"]);
         assert_eq!(run.code, 0, "{}", run.stderr);
@@ -205,7 +216,9 @@ impl Drop for Lab {
     }
 }
 
-/// v1, v2, v3 by digest; a failing smoke test, a HEALTHCHECK that never
+/// A failed first deploy (killed once it created the stack, then `recover`;
+/// a failing smoke test) leaves no stack; v1, v2, v3 by digest; a failing
+/// smoke test, a HEALTHCHECK that never
 /// passes and a crashing image each put every task back on v3's digests;
 /// `rollback --to 1` goes three releases back; a worker's dockerd killed
 /// mid-update ends in a release that runs on the nodes left, and says so.
@@ -223,6 +236,58 @@ fn swarm_deploys_roll_back_by_digest_and_survive_a_dead_node() {
     assert_eq!(run.code, 0, "check: {}", run.stderr);
     assert!(run.stderr.contains("does not exist yet"), "{}", run.stderr);
 
+    // A first deploy that fails leaves no stack behind (cache and network
+    // included), so the next one creates it anew. v0 killed right after it
+    // created the stack: `recover` aborts it and takes the stack down.
+    let started = Instant::now();
+    let mut bad = App::new("v0");
+    bad.smoke_ok = false;
+    lab.publish("api", "v0", bad);
+    lab.publish("web", "v0", App::new("v0"));
+    let out = lab
+        .command(&["deploy", "--tag", "v0"])
+        .env("SLIPWAY_FAILPOINT", "dependencies:after")
+        .output()
+        .expect("deploy v0");
+    let run = Run::of(&["deploy", "--tag", "v0"], out);
+    assert_eq!(
+        run.code, 3,
+        "killed after creating the stack: {}",
+        run.stderr
+    );
+    assert!(
+        lab.stack_left().contains("shop_cache"),
+        "created before the kill"
+    );
+    let run = lab.slipway(&["recover"]);
+    assert_eq!(run.code, 0, "recover: {}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("never reached its rollout; removed stack shop"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(lab.status_of(1), "aborted");
+    assert_eq!(lab.stack_left(), "", "no stack after recover");
+    // v0 again: its smoke test fails → exit 1, rolled_back, no stack.
+    let run = lab.slipway(&["deploy", "--tag", "v0"]);
+    assert_eq!(run.code, 1, "first deploy, smoke fails: {}", run.stderr);
+    assert!(run.stderr.contains("api answers"), "{}", run.stderr);
+    assert!(run.stderr.contains("removed stack shop"), "{}", run.stderr);
+    assert_eq!(lab.status_of(2), "rolled_back");
+    assert_eq!(lab.stack_left(), "", "no stack after a failed first deploy");
+    let h = lab.history();
+    for r in h.as_array().into_iter().flatten() {
+        let reason = r["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("removed stack shop"),
+            "history says so: {h}"
+        );
+    }
+    let run = lab.slipway(&["check"]);
+    assert!(run.stderr.contains("does not exist yet"), "{}", run.stderr);
+    eprintln!("failed first deploys: {:?}", started.elapsed());
+
     // v1 creates the stack (cache too); v2 and v3 update api and web only.
     let run = lab.slipway(&["deploy", "--tag", "v1"]);
     assert_eq!(run.code, 0, "deploy v1: {}", run.stderr);
@@ -237,7 +302,7 @@ fn swarm_deploys_roll_back_by_digest_and_survive_a_dead_node() {
         lab.assert_on(&api[i + 1], &web[i + 1], tag);
     }
     let h = lab.history();
-    assert_eq!(h.as_array().map(Vec::len), Some(3), "{h}");
+    assert_eq!(h.as_array().map(Vec::len), Some(5), "{h}");
     assert_eq!(
         h[0]["services"]["api"]["image_id"],
         api[2].as_str(),
@@ -253,7 +318,7 @@ fn swarm_deploys_roll_back_by_digest_and_survive_a_dead_node() {
     assert_eq!(run.code, 1, "smoke failure: {}", run.stderr);
     assert!(run.stderr.contains("api answers"), "{}", run.stderr);
     lab.assert_on(&api[2], &web[2], "after v4");
-    assert_eq!(lab.status_of(4), "rolled_back");
+    assert_eq!(lab.status_of(6), "rolled_back");
 
     // v5: web's HEALTHCHECK never passes → back within health_timeout.
     lab.publish("api", "v5", App::new("v5"));
@@ -274,7 +339,7 @@ fn swarm_deploys_roll_back_by_digest_and_survive_a_dead_node() {
         started.elapsed()
     );
     lab.assert_on(&api[2], &web[2], "after v5");
-    assert_eq!(lab.status_of(5), "rolled_back");
+    assert_eq!(lab.status_of(7), "rolled_back");
 
     // v6: api crashes at start → Swarm pauses the update, slipway restores
     // at once instead of waiting out the timeout.
@@ -298,10 +363,11 @@ fn swarm_deploys_roll_back_by_digest_and_survive_a_dead_node() {
     );
     lab.assert_on(&api[2], &web[2], "after v6");
 
-    // Three releases back: deeper than `docker service rollback` goes.
-    let run = lab.slipway(&["rollback", "--to", "1"]);
-    assert_eq!(run.code, 0, "rollback --to 1: {}", run.stderr);
-    lab.assert_on(&api[0], &web[0], "rollback --to 1");
+    // Three releases back (v1 is release 3): deeper than `docker service
+    // rollback` goes.
+    let run = lab.slipway(&["rollback", "--to", "3"]);
+    assert_eq!(run.code, 0, "rollback --to 3: {}", run.stderr);
+    lab.assert_on(&api[0], &web[0], "rollback --to 3");
 
     assert_eq!(
         lab.task_ids("cache"),

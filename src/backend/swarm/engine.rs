@@ -9,7 +9,8 @@ use bollard::models::{
     ServiceSpecUpdateConfigFailureActionEnum, ServiceSpecUpdateConfigOrderEnum, Task,
 };
 use bollard::query_parameters::{
-    ListNodesOptions, ListServicesOptions, ListTasksOptions, UpdateServiceOptions,
+    ListNetworksOptions, ListNodesOptions, ListServicesOptions, ListTasksOptions,
+    UpdateServiceOptions,
 };
 
 use super::judge::{digest_of, ServiceView, TaskView};
@@ -87,6 +88,21 @@ impl Swarm {
             .into_iter()
             .filter_map(|s| s.spec.and_then(|s| s.name))
             .collect())
+    }
+
+    /// The networks of `stack` the manager still lists (Swarm removes a
+    /// stack's networks only once its tasks are gone, after `docker stack rm`).
+    pub async fn stack_networks(&self, stack: &str) -> Result<Vec<String>> {
+        let filters: HashMap<String, Vec<String>> =
+            [("label".to_string(), vec![format!("{STACK_LABEL}={stack}")])].into();
+        let networks = self
+            .api
+            .list_networks(Some(ListNetworksOptions {
+                filters: Some(filters),
+            }))
+            .await
+            .map_err(|e| err("list networks", e))?;
+        Ok(networks.into_iter().filter_map(|n| n.name).collect())
     }
 
     /// A service, if it exists.

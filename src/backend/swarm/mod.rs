@@ -324,6 +324,13 @@ impl Backend for Ctx {
                 .release(release)?
                 .map(|r| r.services)
                 .unwrap_or_default();
+            // Journaled before anything is created: a failed (or killed)
+            // release takes down only a stack it created (`discard_created`).
+            self.state.journal(
+                release,
+                crate::state::Step::Dependencies,
+                &stack::creating_note(&self.stack),
+            )?;
             return stack::create(self, release, &images).await;
         }
         for svc in self.repos.keys() {
@@ -331,8 +338,10 @@ impl Backend for Ctx {
             if !existing.contains(&name) {
                 return Err(Error::Preflight(format!(
                     "stack `{}` has no service `{name}`\n  hint: add `{svc}` to the stack with `docker stack deploy` \
-                     (slipway updates the services a stack has, and creates a stack only when it does not exist)",
-                    self.stack
+                     (slipway updates the services a stack has, and creates a stack only when it does not exist); \
+                     a stack that only a failed first deploy of an older slipway left behind can go with \
+                     `docker stack rm {}`",
+                    self.stack, self.stack
                 )));
             }
         }
@@ -379,6 +388,21 @@ impl Backend for Ctx {
                 .map_err(|e| format!("{svc}: {e}"))?;
         }
         Ok(())
+    }
+
+    /// The stack, if this release created it (its journal says so): a
+    /// failed first release leaves no stack behind, unmanaged services and
+    /// networks included, and the next deploy creates it again. A stack
+    /// that existed before the release is never touched here.
+    async fn discard_created(&self, release: i64) -> Result<Option<String>, String> {
+        let journal = self.state.journal_of(release).map_err(|e| e.to_string())?;
+        if !stack::created_by(&journal, &self.stack) {
+            return Ok(None);
+        }
+        stack::remove(self)
+            .await
+            .map(Some)
+            .map_err(|e| e.to_string())
     }
 
     fn failure_logs(&self) -> Vec<ContainerLogs> {
