@@ -4,7 +4,8 @@
 //! each by default), behind the fixture reverse proxy, it measures in one run,
 //! on this machine:
 //!
-//! - deploy wall time: slipway (stop-first, start-first) against
+//! - deploy wall time: slipway (stop-first, start-first, and start-first
+//!   with the failing check run pre-traffic: `blue-green`) against
 //!   `bench/baseline.sh`, the seed's shell pipeline re-enacted (tag
 //!   `:rollback`, pull, `up -d`, health polling, smoke script, prune), run
 //!   twice: polling as the seed did (`BENCH_BASELINE_POLL`) and every 1 s;
@@ -14,13 +15,15 @@
 //!   `docker compose up -d`, slipway stop-first, start-first) and during a
 //!   failed deploy's rollback and a manual rollback (start-first);
 //! - slipway's peak memory, binary size, and its overhead above the physical
-//!   limit (pull time plus the slowest boot);
+//!   limit (pull time plus the slowest boot), and above that plus the
+//!   engine's floor (a graceful stop and a start of the three containers at
+//!   once through the Engine API, `bounce`);
 //! - per proxy (the fixture proxy, nginx, Caddy as `examples/proxies/`
 //!   configures them): failed and slow (> 1 s) requests during a start-first
 //!   deploy, a failing deploy + rollback and `slipway rollback` (`proxies.rs`);
 //! - the scale run: 3, 10 and 30 independent stop-first services on one host,
-//!   deploy wall time, its ratio to the 3-service time and slipway's peak
-//!   memory for each (`scale.rs`).
+//!   deploy wall time, its ratio to the 3-service time, slipway's peak
+//!   memory and the engine's floor for each (`scale.rs`).
 //!
 //! Knobs (environment): `BENCH_RUNS` (rounds, median reported; default 3),
 //! `BENCH_BOOT` (seconds each of api, web, worker takes to boot; default
@@ -213,6 +216,36 @@ impl Timing {
             blue_green: Vec::new(),
         }
     }
+}
+
+/// A graceful stop and a start of every running container of `services`
+/// at once, straight through the Engine API: the least the engine spends to
+/// replace them (no compose, no create). Seconds.
+fn bounce<S: AsRef<str>>(
+    rt: &tokio::runtime::Runtime,
+    docker: &Docker,
+    project: &str,
+    services: &[S],
+) -> Res<f64> {
+    rt.block_on(async {
+        let mut ids = Vec::new();
+        for svc in services {
+            let replicas = docker
+                .replicas(project, svc.as_ref())
+                .await
+                .map_err(|e| e.to_string())?;
+            ids.extend(replicas.into_iter().filter(|r| r.running).map(|r| r.id));
+        }
+        let started = Instant::now();
+        let bounces = ids.iter().map(|id| async move {
+            docker.stop(id).await?;
+            docker.start(id).await
+        });
+        futures_util::future::try_join_all(bounces)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(started.elapsed().as_secs_f64())
+    })
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -497,27 +530,7 @@ url = "http://127.0.0.1:{p0}"
     fn engine_floor(&self) -> Res<f64> {
         let mut times = Vec::new();
         for _ in 0..3 {
-            let took = self.rt.block_on(async {
-                let mut ids = Vec::new();
-                for svc in SERVICES {
-                    let replicas = self
-                        .docker
-                        .replicas(PROJECT, svc)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    ids.extend(replicas.into_iter().filter(|r| r.running).map(|r| r.id));
-                }
-                let started = Instant::now();
-                let bounces = ids.iter().map(|id| async move {
-                    self.docker.stop(id).await?;
-                    self.docker.start(id).await
-                });
-                futures_util::future::try_join_all(bounces)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok::<_, String>(started.elapsed().as_secs_f64())
-            })?;
-            times.push(took);
+            times.push(bounce(&self.rt, &self.docker, PROJECT, &SERVICES)?);
             self.wait_answering()?;
         }
         let floor = median(&times);

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use slipway::engine::Docker;
 use slipway::fixture::{self, App};
 
-use super::{knob, median, run_slipway, Res};
+use super::{bounce, knob, median, run_slipway, Res};
 
 const PROJECT: &str = "slipway-bench-scale";
 pub const SIZES: [usize; 3] = [3, 10, 30];
@@ -24,6 +24,9 @@ pub struct Row {
     pub peak_kib: u64,
     /// The `--timings` breakdown of the last timed deploy.
     pub timings: String,
+    /// The engine's floor: every container stopped and started at once
+    /// through the Engine API (`bounce`), seconds.
+    pub floor: f64,
 }
 
 struct Stack<'a> {
@@ -67,6 +70,7 @@ impl Stack<'_> {
             deploys: Vec::new(),
             peak_kib: 0,
             timings: String::new(),
+            floor: f64::NAN,
         };
         // The first deploy creates every container; not timed.
         self.publish("r0")?;
@@ -87,6 +91,12 @@ impl Stack<'_> {
                 .map(|(_, t)| t.to_string())
                 .unwrap_or_default();
         }
+        row.floor = bounce(self.rt, self.docker, &self.project, &self.services)?;
+        eprintln!(
+            "bench:   {} services, engine floor (stop + start of all at once): {:.2} s",
+            self.services.len(),
+            row.floor
+        );
         Ok(row)
     }
 
@@ -188,16 +198,17 @@ pub fn render(rows: &[Row]) -> String {
         .map(|r| median(&r.deploys))
         .unwrap_or(f64::NAN);
     let mut lines = vec![
-        "| independent services (stop-first, one host) | deploy, wall time | × 3-service time | slipway peak memory |".to_string(),
-        "| --- | --- | --- | --- |".to_string(),
+        "| independent services (stop-first, one host) | deploy, wall time | × 3-service time | slipway peak memory | engine floor: stop + start of all at once |".to_string(),
+        "| --- | --- | --- | --- | --- |".to_string(),
     ];
     for r in rows {
         let t = median(&r.deploys);
         lines.push(format!(
-            "| {} | {t:.1} s | {:.2}× | {:.1} MiB |",
+            "| {} | {t:.1} s | {:.2}× | {:.1} MiB | {:.2} s |",
             r.services,
             t / base,
-            r.peak_kib as f64 / 1024.0
+            r.peak_kib as f64 / 1024.0,
+            r.floor
         ));
     }
     for r in rows {
