@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
 cargo test --features failpoints --test it -- --ignored --exact \
-    fleet::fleet_bench_one_two_three_hosts --nocapture 2>&1 | grep '^BENCH'
+    across_hosts::fleet::fleet_bench_one_two_three_hosts --nocapture 2>&1 | grep '^BENCH'

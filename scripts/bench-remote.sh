@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --features failpoints --test it -- --ignored --exact \
-    remote::remote_bench_local_vs_ssh --nocapture 2>&1 | grep '^BENCH'
+    across_hosts::remote::remote_bench_local_vs_ssh --nocapture 2>&1 | grep '^BENCH'

@@ -133,7 +133,7 @@ pub(crate) async fn start_with(
         fleet.names().collect::<Vec<_>>().join(", ")
     ));
     // Webhook URLs never leave the controller: the hosts send no notifications.
-    let hello = crate::remote::agent::hello(&Default::default(), settings::process_var);
+    let hello = crate::remote::agent::hello(&Default::default(), settings::process_var)?;
     let mut agents = Vec::new();
     for (h, r) in hosts {
         let mut a: Vec<String> = flags.iter().map(|f| f.to_string()).collect();

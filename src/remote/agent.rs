@@ -27,8 +27,36 @@ use crate::pipeline::gate::{Gate, Go};
 
 /// Between heartbeats from the controller.
 const HEARTBEAT: Duration = Duration::from_secs(5);
-/// Without a heartbeat this long, the host acts as if the controller were gone.
+/// Without a heartbeat this long, the host acts as if the controller were gone
+/// (the default; `SLIPWAY_HEARTBEAT_TIMEOUT` on the controller sets another).
 const SILENCE: Duration = Duration::from_secs(30);
+/// The variable that sets the host's silence limit, passed on in the hello.
+pub const SILENCE_VAR: &str = "SLIPWAY_HEARTBEAT_TIMEOUT";
+/// The shortest limit allowed: two heartbeats, so one late beat never stops a run.
+const SILENCE_MIN: Duration = Duration::from_secs(2 * HEARTBEAT.as_secs());
+/// The longest: a host left an hour with a dead controller's lock is long enough.
+const SILENCE_MAX: Duration = Duration::from_secs(3600);
+
+/// The silence limit `value` (a `SLIPWAY_HEARTBEAT_TIMEOUT`, e.g. `10s`, `2m`) names.
+pub fn parse_silence(value: &str) -> Result<Duration> {
+    let d = humantime::parse_duration(value.trim()).map_err(|e| {
+        Error::Usage(format!(
+            "{SILENCE_VAR}={value:?}: not a duration ({e}); e.g. 30s or 2m"
+        ))
+    })?;
+    if d < SILENCE_MIN || d > SILENCE_MAX {
+        return Err(Error::Usage(format!(
+            "{SILENCE_VAR}={value:?}: must be between {}s and {}s (heartbeats come every {}s)",
+            SILENCE_MIN.as_secs(),
+            SILENCE_MAX.as_secs(),
+            HEARTBEAT.as_secs()
+        )));
+    }
+    Ok(d)
+}
+
+/// The silence limit in force on the host, in seconds.
+static SILENCE_SECS: AtomicU64 = AtomicU64::new(SILENCE.as_secs());
 
 /// The first line on the agent's stdin.
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -56,14 +84,22 @@ const TEST_VARS: &[&str] = &["SLIPWAY_PAUSE", "SLIPWAY_RESUME", "SLIPWAY_FAILPOI
 #[cfg(not(feature = "failpoints"))]
 const TEST_VARS: &[&str] = &[];
 
-pub fn hello(notify_env: &BTreeMap<String, String>, var: impl Fn(&str) -> Option<String>) -> Hello {
+/// The hello for a host run; a `SLIPWAY_HEARTBEAT_TIMEOUT` the host would
+/// refuse is refused here first (exit 2), before anything reaches a host.
+pub fn hello(
+    notify_env: &BTreeMap<String, String>,
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<Hello> {
     let mut env = notify_env.clone();
-    for name in CI_VARS.iter().chain(TEST_VARS) {
+    for name in CI_VARS.iter().chain(TEST_VARS).chain(&[SILENCE_VAR]) {
         if let Some(v) = var(name) {
             env.insert(name.to_string(), v);
         }
     }
-    Hello { env }
+    if let Some(v) = env.get(SILENCE_VAR) {
+        parse_silence(v)?;
+    }
+    Ok(Hello { env })
 }
 
 /// The arguments to pass on: everything but `--config` (the host has its own copy).
@@ -158,6 +194,9 @@ pub fn receive_hello() -> Result<()> {
     let hello: Hello = serde_json::from_str(line.trim()).map_err(|_| {
         Error::Usage("--agent is for the slipway controller, not for people: it expects a JSON line on stdin".into())
     })?;
+    if let Some(v) = hello.env.get(SILENCE_VAR) {
+        SILENCE_SECS.store(parse_silence(v)?.as_secs(), Ordering::SeqCst);
+    }
     for (k, v) in hello.env {
         std::env::set_var(k, v);
     }
@@ -210,7 +249,8 @@ pub fn watch_controller(gated: bool) {
     });
     std::thread::spawn(|| loop {
         std::thread::sleep(Duration::from_millis(200));
-        let silent = now().saturating_sub(LAST_BEAT.load(Ordering::SeqCst)) > SILENCE.as_secs();
+        let silent = now().saturating_sub(LAST_BEAT.load(Ordering::SeqCst))
+            > SILENCE_SECS.load(Ordering::SeqCst);
         if GONE.load(Ordering::SeqCst) || silent {
             crate::interrupt::stop("the controller's SSH session ended");
             return;
@@ -344,12 +384,35 @@ mod tests {
             "GITHUB_SHA" => Some("abc".into()),
             "HOME" => Some("/root".into()),
             _ => None,
-        });
+        })
+        .expect("hello");
         assert_eq!(
             h.env.get("SLACK_URL").map(String::as_str),
             Some("https://hooks/x")
         );
         assert_eq!(h.env.get("GITHUB_SHA").map(String::as_str), Some("abc"));
         assert!(!h.env.contains_key("HOME"));
+    }
+
+    #[test]
+    fn heartbeat_timeout_is_validated_and_passed_on() {
+        assert_eq!(parse_silence("10s").ok(), Some(Duration::from_secs(10)));
+        assert_eq!(parse_silence(" 2m ").ok(), Some(Duration::from_secs(120)));
+        for bad in ["5s", "9s", "2h", "ten", "", "10"] {
+            assert!(
+                matches!(parse_silence(bad), Err(Error::Usage(_))),
+                "{bad:?} accepted"
+            );
+        }
+        let h = hello(&BTreeMap::new(), |k| {
+            (k == SILENCE_VAR).then(|| "12s".to_string())
+        })
+        .expect("hello");
+        assert_eq!(h.env.get(SILENCE_VAR).map(String::as_str), Some("12s"));
+        let refused = hello(&BTreeMap::new(), |k| {
+            (k == SILENCE_VAR).then(|| "1s".to_string())
+        });
+        assert!(matches!(refused, Err(Error::Usage(_))));
+        assert_eq!(SILENCE.as_secs(), 30, "the default stays 30 s");
     }
 }

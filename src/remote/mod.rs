@@ -46,10 +46,10 @@ async fn forward(
     with_env_file: bool,
     wait: Option<std::time::Duration>,
 ) -> Result<u8> {
+    let hello = agent::hello(&s.notify_env, settings::process_var)?;
     let host = reach(s, r, with_env_file, wait).await?;
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let command = agent::command(&r.dir, &host.sha, &agent::forward_args(&argv));
-    let hello = agent::hello(&s.notify_env, settings::process_var);
     agent::run(&host.conn, &command, &hello, &s.env.name).await
 }
 

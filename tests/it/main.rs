@@ -4,6 +4,7 @@
 mod harness;
 mod lab;
 
+mod across_hosts;
 mod bad_input;
 mod canary;
 mod config_errors;
@@ -11,7 +12,6 @@ mod dependencies;
 mod deploy;
 #[cfg(feature = "failpoints")]
 mod faults;
-mod fleet;
 mod init;
 mod install;
 mod logs;
@@ -19,11 +19,9 @@ mod metrics;
 mod notify;
 mod probes;
 mod proxies;
-mod remote;
 mod rollback;
 mod safety;
 mod signals;
 mod startfirst;
 mod state;
-mod swarm;
 mod wayback;

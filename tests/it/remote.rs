@@ -23,6 +23,8 @@ struct Remote {
     mirror: Registry,
     health_timeout: String,
     ssh_table: String,
+    /// `SLIPWAY_HEARTBEAT_TIMEOUT` for the runs (the host's silence limit; default 30 s).
+    heartbeat_timeout: Option<&'static str>,
 }
 
 impl Remote {
@@ -36,6 +38,7 @@ impl Remote {
             mirror,
             health_timeout: "60s".into(),
             ssh_table: format!("config = \"{HOSTS_DIR}/ssh_config\"\n"),
+            heartbeat_timeout: None,
         };
         r.write(r.dir.path(), true);
         r
@@ -126,6 +129,9 @@ expect_json = {{ "$.status" = "ok" }}
         cmd.arg("--config")
             .arg(config_dir.join("slipway.toml"))
             .args(args);
+        if let Some(t) = self.heartbeat_timeout {
+            cmd.env("SLIPWAY_HEARTBEAT_TIMEOUT", t);
+        }
         cmd
     }
 
@@ -470,16 +476,22 @@ fn wait_for_line(stderr: std::process::ChildStderr, needle: &str) -> std::thread
 #[cfg(feature = "failpoints")]
 fn controller_lost(
     test: &str,
+    heartbeat_timeout: Option<&'static str>,
     expected_exit: Option<i32>,
-    cut: impl FnOnce(&Remote, &mut std::process::Child),
+    cut: impl FnOnce(&Remote, &mut std::process::Child) -> Option<AfterExit>,
 ) -> Remote {
     let mut r = Remote::new(test);
     r.health_timeout = "30m".into();
+    r.heartbeat_timeout = heartbeat_timeout;
     r.write(r.dir.path(), true);
     deployed_v1(&r);
     controller_lost_on(&r, ["v2", "v3"], expected_exit, cut);
     r
 }
+
+/// What a cut does once the controller has exited (e.g. bring the link back up).
+#[cfg(feature = "failpoints")]
+type AfterExit = Box<dyn FnOnce()>;
 
 /// As [`controller_lost`], on `r` whose live release runs now: `tags` are
 /// the never-ready release and the one deployed after the roll back.
@@ -488,7 +500,7 @@ fn controller_lost_on(
     r: &Remote,
     [slow_tag, next_tag]: [&str; 2],
     expected_exit: Option<i32>,
-    cut: impl FnOnce(&Remote, &mut std::process::Child),
+    cut: impl FnOnce(&Remote, &mut std::process::Child) -> Option<AfterExit>,
 ) {
     let v1 = r.api();
     // The way back as it is now (none yet after a first release: then the
@@ -517,8 +529,11 @@ fn controller_lost_on(
                 == v2
         })
     });
-    cut(r, &mut run);
+    let after_exit = cut(r, &mut run);
     let status = run.wait().expect("wait");
+    if let Some(after) = after_exit {
+        after();
+    }
     let mut said = String::new();
     std::io::Read::read_to_string(&mut { stderr }, &mut said).expect("stderr");
     eprintln!("{said}");
@@ -549,9 +564,10 @@ fn controller_lost_on(
 #[cfg(feature = "failpoints")]
 #[test]
 fn remote_sigkilled_controller_or_cut_ssh_session_leaves_the_host_to_roll_back() {
-    let r = controller_lost("rkill", None, |_, run| {
+    let r = controller_lost("rkill", None, None, |_, run| {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(run.id() as i32, libc::SIGKILL) };
+        None
     });
     cut_ssh_session_after(&r);
 }
@@ -576,6 +592,7 @@ fn cut_ssh_session_after(r: &Remote) {
             // SAFETY: the host's sshd sessions, started for this test's connection.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
+        None
     });
 }
 
@@ -673,11 +690,14 @@ fn remote_bench_local_vs_ssh() {
 
 /// The network to the host dropped mid-rollout (its link down, nothing
 /// closed cleanly): the controller gives up after its keepalives (exit 3),
-/// the host misses the heartbeat and rolls back on its own.
+/// the host misses the heartbeat and rolls back on its own. The host's
+/// silence limit is set to 10 s (`SLIPWAY_HEARTBEAT_TIMEOUT`, default 30 s)
+/// so the link need not stay down for the default's 30 s.
 #[cfg(feature = "failpoints")]
 #[test]
 fn remote_dropped_link_leaves_the_host_to_roll_back() {
-    controller_lost("rlink", Some(3), |r, _| {
+    const SILENCE: Duration = Duration::from_secs(10);
+    controller_lost("rlink", Some("10s"), Some(3), |r, _| {
         let link = format!("p-{}", r.host.name);
         let set = move |state: &str| {
             Command::new("ip")
@@ -687,10 +707,16 @@ fn remote_dropped_link_leaves_the_host_to_roll_back() {
                 .success()
         };
         assert!(set("down"), "link down");
-        // Back after the host's heartbeat timeout (30 s), so the test can look.
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs(40));
+        let down = Instant::now();
+        // Back once the controller has given up, and never before the
+        // host's silence limit has passed (with a margin), so the test can look.
+        Some(Box::new(move || {
+            let limit = SILENCE + Duration::from_secs(3);
+            if let Some(rest) = limit.checked_sub(down.elapsed()) {
+                std::thread::sleep(rest);
+            }
+            eprintln!("link down for {:?}", down.elapsed());
             assert!(set("up"), "link up");
-        });
+        }))
     });
 }
