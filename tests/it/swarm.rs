@@ -70,7 +70,7 @@ impl Lab {
             r#"project = "{name}"
 
 [deploy]
-health_timeout = "20s"
+health_timeout = "60s"
 
 [environments.prod]
 backend = "swarm"
@@ -99,6 +99,25 @@ expect_json = {{ "$.status" = "ok" }}
         let dir = self.dir.path();
         std::fs::write(dir.join("docker-compose.yml"), compose).expect("compose");
         std::fs::write(dir.join("slipway.toml"), config).expect("config");
+    }
+
+    /// Rewrite `health_timeout` (60 s, generous for a loaded machine; v5
+    /// waits it out, so it runs with a shorter one).
+    fn health_timeout(&self, value: &str) {
+        let path = self.dir.path().join("slipway.toml");
+        let config = std::fs::read_to_string(&path).expect("config");
+        let config = config
+            .lines()
+            .map(|l| {
+                if l.starts_with("health_timeout = ") {
+                    format!("health_timeout = \"{value}\"")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(path, config + "\n").expect("config");
     }
 
     /// Build and push `svc:tag`; returns the digest the registry gives it.
@@ -325,8 +344,10 @@ fn swarm_deploys_roll_back_by_digest_and_survive_a_dead_node() {
     let mut sick = App::new("v5");
     sick.behaviour = Behaviour::NeverHealthy;
     lab.publish("web", "v5", sick);
+    lab.health_timeout("20s");
     let started = Instant::now();
     let run = lab.slipway(&["deploy", "--tag", "v5"]);
+    lab.health_timeout("60s");
     assert_eq!(run.code, 1, "never healthy: {}", run.stderr);
     assert!(
         run.stderr.contains("not healthy after 20s"),
