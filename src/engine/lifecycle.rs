@@ -159,19 +159,13 @@ impl Docker {
     /// Stop a container (its own stop signal and grace period, as compose
     /// set them) and remove it with its anonymous volumes. Gone already is fine.
     pub async fn stop_and_remove(&self, container: &str) -> Result<()> {
-        match self
-            .api()
-            .stop_container(container, None::<StopContainerOptions>)
-            .await
-        {
-            Ok(()) => {}
-            Err(e) if is_not_found(&e) => return Ok(()),
-            // 304: already stopped.
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 304, ..
-            }) => {}
-            Err(e) => return Err(docker_err(&format!("stop container {container}"), e)),
-        }
+        self.stop(container).await?;
+        self.remove(container).await
+    }
+
+    /// Remove a container with its anonymous volumes, killing it if it runs
+    /// (no grace period: for one that never served). Gone already is fine.
+    pub async fn remove(&self, container: &str) -> Result<()> {
         let opts = RemoveContainerOptions {
             force: true,
             v: true,

@@ -489,8 +489,12 @@ impl Rollout<'_> {
             ))
         };
         let (slots, _) = look().await?;
+        // Off rotation or stopped, they serve nobody: no grace period.
         for id in stale(&slots) {
-            self.remove(svc, &id).await?;
+            ctx.docker
+                .remove(&id)
+                .await
+                .map_err(|e| format!("{svc}: {e}"))?;
         }
         // When a container last joined the service's networks (and its DNS name).
         let mut joined: Option<std::time::Instant> = None;
@@ -670,9 +674,14 @@ impl Rollout<'_> {
         };
         if let Err(e) = verified.await {
             if strategy == Strategy::StartFirst {
-                // The old containers still serve: take the new ones away.
+                // The old containers still serve: take the new ones away, at
+                // once if they never took traffic (blue-green).
                 for id in &new {
-                    let _ = ctx.docker.stop_and_remove(id).await;
+                    let _ = if blue_green {
+                        ctx.docker.remove(id).await
+                    } else {
+                        ctx.docker.stop_and_remove(id).await
+                    };
                 }
             }
             return Err(e);
