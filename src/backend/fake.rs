@@ -262,9 +262,12 @@ impl Backend for Fake {
         Ok(())
     }
 
+    /// As Swarm decides: only what the release journaled creating.
     async fn discard_created(&self, release: i64) -> Result<Option<String>, String> {
         self.call(format!("discard {release}"))?;
-        Ok(None)
+        let journal = self.state.journal_of(release).map_err(|e| e.to_string())?;
+        Ok(crate::backend::swarm::stack::created_by(&journal, "fake")
+            .then(|| "removed stack fake".to_string()))
     }
 
     fn failure_logs(&self) -> Vec<ContainerLogs> {

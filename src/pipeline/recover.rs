@@ -325,10 +325,16 @@ mod tests {
                 assert_eq!(status, Some(Status::Failed));
             } else {
                 assert!(
-                    matches!(done, Ok(Recovered::Aborted { unfinished, .. }) if unfinished == id),
+                    matches!(&done, Ok(Recovered::Aborted { unfinished, removed: Some(what) })
+                        if *unfinished == id && what == "removed stack fake"),
                     "{done:?}"
                 );
                 assert_eq!(status, Some(Status::Aborted));
+                let reason = b.state.release(id).ok().flatten().and_then(|r| r.reason);
+                assert!(
+                    reason.is_some_and(|r| r.contains("removed stack fake")),
+                    "history says what was removed"
+                );
             }
         }
     }

@@ -26,7 +26,9 @@ fn proxied_stack(test: &str, strategy: &str, replicas: usize) -> Stack {
     proxied_stack_with(test, strategy, replicas, "", "")
 }
 
-/// The same, with extra lines for `web` in compose and in slipway.toml.
+/// The same, with extra lines for `web` in compose and in slipway.toml
+/// (appended to its entries, so they may also start another service or
+/// table); `{repos}` in the compose lines is where the stack's repositories are.
 fn proxied_stack_with(
     test: &str,
     strategy: &str,
@@ -49,6 +51,7 @@ fn proxied_stack_with(
         proxy = proxy_image(),
         port = stack.port,
         web = stack.repo("web"),
+        web_compose = web_compose.replace("{repos}", stack.repo("").trim_end_matches('/')),
     );
     let config = format!(
         r#"project = "{name}"
@@ -335,46 +338,14 @@ fn start_first_is_refused_for_a_service_with_a_fixed_host_port() {
 /// yet: their old containers never stopped, so going back boots nothing.
 #[test]
 fn start_first_services_of_a_wave_switch_together() {
-    let stack = Stack::new("sf-gate");
-    let compose = format!(
-        r#"services:
-  proxy:
-    image: {proxy}
-    command: ["8080=web:8080"]
-    ports: ["127.0.0.1:{port}:8080"]
-  web:
-    image: {web}:v1
-  api:
-    image: {api}:v1
-"#,
-        proxy = proxy_image(),
-        port = stack.port,
-        web = stack.repo("web"),
-        api = stack.repo("api"),
+    // An `api` beside `web`, start-first too, in the same wave (no depends_on).
+    let stack = proxied_stack_with(
+        "sf-gate",
+        "start-first",
+        1,
+        "  api:\n    image: {repos}/api:v1\n",
+        "\n[services.api]\nstrategy = \"start-first\"\n",
     );
-    let config = format!(
-        r#"project = "{name}"
-compose_files = ["docker-compose.yml"]
-
-[deploy]
-health_timeout = "30s"
-
-[environments.test]
-url = "http://127.0.0.1:{port}"
-
-[services.web]
-strategy = "start-first"
-
-[services.api]
-strategy = "start-first"
-"#,
-        name = stack.name,
-        port = stack.port,
-    );
-    std::fs::write(stack.path().join("docker-compose.yml"), compose).expect("compose file");
-    std::fs::write(stack.config_path(), config).expect("config");
-    let (ok, err) = stack.compose(&["up", "--detach", "--", "proxy"]);
-    assert!(ok, "proxy: {err}");
     for svc in ["web", "api"] {
         stack.publish(svc, "v1", app("v1", true));
     }

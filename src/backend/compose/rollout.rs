@@ -517,7 +517,7 @@ impl Rollout<'_> {
             }
             let on_networks = !networks.is_empty();
             match self
-                .apply(svc, mv, strategy, on_networks, &replicas, joined, gate)
+                .apply(svc, mv, strategy, on_networks, &replicas, joined)
                 .await?
             {
                 Applied::Nothing => {}
@@ -535,7 +535,6 @@ impl Rollout<'_> {
 
     /// Make one move; says when a container joined the service's DNS
     /// name, if this move put one there.
-    #[allow(clippy::too_many_arguments)]
     async fn apply(
         &self,
         svc: &str,
@@ -544,7 +543,6 @@ impl Rollout<'_> {
         on_networks: bool,
         replicas: &[Replica],
         joined: Option<std::time::Instant>,
-        gate: Option<&Gate>,
     ) -> Result<Applied, String> {
         let ctx = self.ctx;
         match mv {
@@ -571,7 +569,7 @@ impl Rollout<'_> {
                 Ok(Applied::Joined(at))
             }
             Move::StartOne { scale } => {
-                self.start_one(svc, strategy, scale, on_networks, replicas, gate)
+                self.start_one(svc, strategy, scale, on_networks, replicas)
                     .await
             }
             Move::Retire(id) => {
@@ -624,7 +622,6 @@ impl Rollout<'_> {
         scale: usize,
         on_networks: bool,
         replicas: &[Replica],
-        gate: Option<&Gate>,
     ) -> Result<Applied, String> {
         let ctx = self.ctx;
         let blue_green =
@@ -689,7 +686,7 @@ impl Rollout<'_> {
         if !blue_green {
             return Ok(Applied::Joined(started));
         }
-        if let Some(gate) = gate {
+        if let Some(gate) = self.gate_of(svc) {
             if let Err(failed) = gate.ready(svc).await {
                 // Off rotation, it never served: the restore removes it.
                 return Ok(Applied::Held(failed));

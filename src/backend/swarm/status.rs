@@ -81,6 +81,5 @@ async fn service_now(
         state: format!("{}/{want}", up.len()),
         health: view.update_state.clone().unwrap_or_else(|| "-".into()),
     };
-
     Ok((now, up, tasks))
 }
