@@ -40,6 +40,7 @@ use output::Printer;
 use settings::Settings;
 
 pub fn run() -> ExitCode {
+    timings::begin();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -6,8 +6,8 @@
 //! benchmark reads it, so overhead is measured rather than guessed.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -17,6 +17,18 @@ pub struct StepTime {
     pub detail: String,
     pub ok: bool,
     pub seconds: f64,
+    /// When it began, in seconds since the run started: the gaps between
+    /// steps are time no step accounts for.
+    pub at: f64,
+}
+
+/// One thing that happened to one service's containers, in seconds since
+/// the run started (`created`, `started`, `healthy`, `in rotation`, …).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Mark {
+    pub service: String,
+    pub event: String,
+    pub at: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -32,23 +44,52 @@ pub struct Timings {
     /// What ran (`docker compose up`) → how often, and its summed wall time
     /// (invocations that overlap add up beyond the step's own time).
     pub commands: BTreeMap<String, CommandTime>,
+    /// Per service, what happened when (a rollout's timeline).
+    pub marks: Vec<Mark>,
+    /// The run's wall time up to the snapshot.
+    pub wall: f64,
 }
 
 static RECORD: Mutex<Timings> = Mutex::new(Timings {
     steps: Vec::new(),
     commands: BTreeMap::new(),
+    marks: Vec::new(),
+    wall: 0.0,
 });
+
+static START: OnceLock<Instant> = OnceLock::new();
+
+/// The run starts now (called first thing; later calls change nothing).
+pub fn begin() {
+    START.get_or_init(Instant::now);
+}
+
+fn since_start() -> Duration {
+    START.get_or_init(Instant::now).elapsed()
+}
 
 fn record() -> std::sync::MutexGuard<'static, Timings> {
     RECORD.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub fn step(step: &str, detail: &str, ok: bool, took: Duration) {
+    let at = round(since_start().saturating_sub(took));
     record().steps.push(StepTime {
         step: step.to_string(),
         detail: detail.to_string(),
         ok,
         seconds: round(took),
+        at,
+    });
+}
+
+/// `service`'s containers reached `event` now.
+pub fn mark(service: &str, event: &str) {
+    let at = round(since_start());
+    record().marks.push(Mark {
+        service: service.to_string(),
+        event: event.to_string(),
+        at,
     });
 }
 
@@ -61,7 +102,9 @@ pub fn command(what: String, took: Duration) {
 
 /// What was recorded so far.
 pub fn snapshot() -> Timings {
-    record().clone()
+    let mut t = record().clone();
+    t.wall = round(since_start());
+    t
 }
 
 fn round(d: Duration) -> f64 {
@@ -114,8 +157,33 @@ pub fn render(t: &Timings) -> String {
         ));
     }
     s.push_str(&format!("  {total:>7.3}s  in steps\n"));
+    if t.wall > 0.0 {
+        let before = t.steps.first().map_or(t.wall, |st| st.at);
+        s.push_str(&format!(
+            "  {:>7.3}s  outside steps (before the first: {before:.3}s)\n",
+            (t.wall - total).max(0.0)
+        ));
+    }
     for (what, c) in &t.commands {
         s.push_str(&format!("  {:>7.3}s  {what} ×{}\n", c.seconds, c.count));
+    }
+    let mut services: Vec<&str> = Vec::new();
+    for m in &t.marks {
+        if !services.contains(&m.service.as_str()) {
+            services.push(&m.service);
+        }
+    }
+    if !services.is_empty() {
+        s.push_str("  per service, seconds since the start:\n");
+    }
+    for svc in services {
+        let line: Vec<String> = t
+            .marks
+            .iter()
+            .filter(|m| m.service == svc)
+            .map(|m| format!("{} {:.2}", m.event, m.at))
+            .collect();
+        s.push_str(&format!("    {svc:<12} {}\n", line.join(" · ")));
     }
     s
 }
@@ -172,12 +240,14 @@ mod tests {
             detail: "api, web".into(),
             ok: true,
             seconds: 0.25,
+            at: 0.1,
         });
         t.steps.push(StepTime {
             step: "health".into(),
             detail: "api".into(),
             ok: false,
             seconds: 1.5,
+            at: 0.35,
         });
         t.commands.insert(
             "docker compose up".into(),
@@ -186,7 +256,31 @@ mod tests {
                 seconds: 0.8,
             },
         );
+        t.wall = 2.0;
+        for (service, event, at) in [
+            ("api", "created", 0.5),
+            ("web", "recreated", 0.6),
+            ("api", "healthy", 1.8),
+        ] {
+            t.marks.push(Mark {
+                service: service.into(),
+                event: event.into(),
+                at,
+            });
+        }
         let shown = render(&t);
+        assert!(
+            shown.contains("  0.250s  outside steps (before the first: 0.100s)"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("    api          created 0.50 · healthy 1.80\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("    web          recreated 0.60\n"),
+            "{shown}"
+        );
         let pull = shown.find("pull").unwrap_or(usize::MAX);
         let health = shown.find("health").unwrap_or(0);
         assert!(pull < health, "{shown}");

@@ -18,8 +18,23 @@ fn deploy_v1_then_v2_pins_v1_as_the_way_back() {
     // Where the time went: every step, and each kind of compose call; api
     // and web (stop-first, one wave) are recreated by one compose run.
     let table = &run.stderr[run.stderr.find("timings:").expect("--timings table")..];
-    for line in ["in steps", "docker compose pull ×1", "docker compose up ×1"] {
+    for line in [
+        "in steps",
+        "outside steps",
+        "docker compose pull ×1",
+        "docker compose up ×1",
+        "per service, seconds since the start:",
+    ] {
         assert!(table.contains(line), "{line}: {table}");
+    }
+    // Each service's timeline: recreated, then healthy.
+    for svc in ["api", "web"] {
+        let line = table
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{svc} ")))
+            .unwrap_or_else(|| panic!("no timeline for {svc}: {table}"));
+        let recreated = line.find("recreated").expect("recreated");
+        assert!(line[recreated..].contains("healthy"), "{line}");
     }
 
     let run = stack.slipway(&["deploy", "--tag", "v2", "--json"]);
@@ -45,6 +60,26 @@ fn deploy_v1_then_v2_pins_v1_as_the_way_back() {
     );
     assert_eq!(
         timings["commands"]["docker compose pull"]["count"], 1,
+        "{timings}"
+    );
+    // The timeline in seconds since the start: in order, within the run.
+    let wall = timings["wall"].as_f64().unwrap_or(0.0);
+    let api: Vec<(&str, f64)> = timings["marks"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter(|m| m["service"] == "api")
+                .filter_map(|m| Some((m["event"].as_str()?, m["at"].as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        api.iter().map(|(e, _)| *e).collect::<Vec<_>>(),
+        ["recreated", "healthy"],
+        "{timings}"
+    );
+    assert!(
+        api[0].1 <= api[1].1 && api[1].1 <= wall && wall > 0.0,
         "{timings}"
     );
     assert_eq!(stack.running_image("api"), api2);

@@ -49,6 +49,7 @@ use crate::state::ServiceImage;
 
 use super::context::Ctx;
 use super::gate::Gate;
+use crate::timings::mark;
 
 const UP_TIMEOUT: Duration = Duration::from_secs(300);
 const COMPOSE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -365,6 +366,7 @@ impl crate::backend::Rollout for Rollout<'_> {
             // compose's own recreate keeps anonymous volumes, as the seed's `up -d` did.
             self.compose_up(&self.ctx.compose.up(&self.file, svc), svc)
                 .await?;
+            mark(svc, "recreated");
             return Ok(format!("{svc} recreated"));
         }
         let (strategy, want) = (strategy(self.ctx, svc), replicas(self.ctx, svc));
@@ -407,6 +409,9 @@ impl crate::backend::Rollout for Rollout<'_> {
             self.compose_up(&cmd, &names),
             futures_util::future::join_all(apart.iter().map(|s| self.roll(s)))
         );
+        if up.is_ok() {
+            together.iter().for_each(|s| mark(s, "recreated"));
+        }
         let mut rest = apart.iter().zip(rest).collect::<BTreeMap<_, _>>();
         services
             .iter()
@@ -424,6 +429,7 @@ impl crate::backend::Rollout for Rollout<'_> {
         let target = self.target(svc);
         if self.in_place(svc) {
             self.wait().all(std::slice::from_ref(&target)).await?;
+            mark(svc, "healthy");
             let ids = self.running_ids(svc, None).await?;
             let why = "stop-first replaces the container in place";
             self.pre_traffic(svc, &ids, Some(why)).await?;
@@ -547,9 +553,14 @@ impl Rollout<'_> {
         let ctx = self.ctx;
         match mv {
             Move::Done => Ok(Applied::Nothing),
-            Move::Discard(id) => self.remove(svc, &id).await.map(|()| Applied::Nothing),
+            Move::Discard(id) => {
+                self.remove(svc, &id).await?;
+                mark(svc, "discarded");
+                Ok(Applied::Nothing)
+            }
             Move::Reconnect(id) => {
                 self.rejoin(svc, &id, replicas, true).await?;
+                mark(svc, "reconnected");
                 let at = std::time::Instant::now();
                 self.wait()
                     .containers(&self.target(svc), std::slice::from_ref(&id))
@@ -563,9 +574,11 @@ impl Rollout<'_> {
                     .map_err(|e| format!("{svc}: {e}"))?;
                 // In DNS from its start, not from when we asked for it.
                 let at = std::time::Instant::now();
+                mark(svc, "revived");
                 self.wait()
                     .containers(&self.target(svc), std::slice::from_ref(&id))
                     .await?;
+                mark(svc, "healthy");
                 Ok(Applied::Joined(at))
             }
             Move::StartOne { scale } => {
@@ -604,10 +617,13 @@ impl Rollout<'_> {
                 .docker
                 .stop(id)
                 .await
-                .map_err(|e| format!("{svc}: {e}"))
+                .map_err(|e| format!("{svc}: {e}"))?;
+            mark(svc, "old stopped");
         } else {
-            self.remove(svc, id).await
+            self.remove(svc, id).await?;
+            mark(svc, "old removed");
         }
+        Ok(())
     }
 
     /// One more container of the release (`scale` in all), healthy and past
@@ -633,6 +649,7 @@ impl Rollout<'_> {
             ctx.compose.up_scaled(&self.file, svc, scale)
         };
         self.compose_up(&up, svc).await?;
+        mark(svc, if blue_green { "created" } else { "started" });
         // Started (and so in the service's DNS) by the time compose returns;
         // counting from before would spend part of `settle` where proxies
         // caching DNS could not see the container yet.
@@ -661,8 +678,10 @@ impl Rollout<'_> {
                         .await
                         .map_err(|e| format!("{svc}: {e}"))?;
                 }
+                mark(svc, "started");
             }
             self.wait().containers(&self.target(svc), &new).await?;
+            mark(svc, "healthy");
             let why = (!blue_green).then_some(match strategy {
                 Strategy::StopFirst => "stop-first replaces containers in rotation",
                 Strategy::StartFirst => "it is on no compose network of its own",
@@ -696,6 +715,7 @@ impl Rollout<'_> {
         for id in &new {
             self.rejoin(svc, id, &after, true).await?;
         }
+        mark(svc, "in rotation");
         Ok(Applied::Joined(std::time::Instant::now()))
     }
 
@@ -804,6 +824,7 @@ impl Rollout<'_> {
                 return Err(format!("pre-traffic {}", suite.reason()));
             }
         }
+        mark(svc, "checked");
         Ok(())
     }
 
