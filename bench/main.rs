@@ -16,8 +16,9 @@
 //!   failed deploy's rollback and a manual rollback (start-first);
 //! - slipway's peak memory, binary size, and its overhead above the physical
 //!   limit (pull time plus the slowest boot), and above that plus the
-//!   engine's floor (a graceful stop and a start of the three containers at
-//!   once through the Engine API, `bounce`);
+//!   engine's floor through the Engine API, all three containers at once:
+//!   for stop-first a graceful stop and a start (`bounce`), for start-first
+//!   a copy created and started, then the old one stopped (`switch_floor`);
 //! - per proxy (the fixture proxy, nginx, Caddy as `examples/proxies/`
 //!   configures them): failed and slow (> 1 s) requests during a start-first
 //!   deploy, a failing deploy + rollback and `slipway rollback` (`proxies.rs`);
@@ -248,6 +249,91 @@ fn bounce<S: AsRef<str>>(
     })
 }
 
+/// What a start-first switch costs the engine at least, for every running
+/// container of `services` at once: create and start a copy (same image,
+/// command and environment, on the same network, under no alias), then
+/// gracefully stop the original. Seconds for those engine calls alone (no
+/// boot wait); afterwards the copies are removed and the originals started.
+fn switch_floor<S: AsRef<str>>(
+    rt: &tokio::runtime::Runtime,
+    docker: &Docker,
+    project: &str,
+    services: &[S],
+) -> Res<f64> {
+    use bollard::models::{ContainerCreateBody, HostConfig};
+    use bollard::query_parameters::{CreateContainerOptions, InspectContainerOptions};
+    rt.block_on(async {
+        let api = docker.api();
+        let mut plans = Vec::new();
+        for svc in services {
+            let replicas = docker
+                .replicas(project, svc.as_ref())
+                .await
+                .map_err(|e| e.to_string())?;
+            for r in replicas.into_iter().filter(|r| r.running) {
+                let c = api
+                    .inspect_container(&r.id, None::<InspectContainerOptions>)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let config = c.config.unwrap_or_default();
+                let network = c
+                    .network_settings
+                    .and_then(|n| n.networks)
+                    .and_then(|n| n.into_keys().next());
+                let body = ContainerCreateBody {
+                    image: c.image,
+                    cmd: config.cmd,
+                    entrypoint: config.entrypoint,
+                    env: config.env,
+                    labels: Some([("slipway.bench".to_string(), "floor".to_string())].into()),
+                    host_config: Some(HostConfig {
+                        network_mode: network,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                };
+                plans.push((r.id, body));
+            }
+        }
+        let started = Instant::now();
+        let copies = futures_util::future::join_all(plans.iter().map(|(_, body)| async {
+            let id = api
+                .create_container(None::<CreateContainerOptions>, body.clone())
+                .await
+                .map_err(|e| e.to_string())?
+                .id;
+            docker.start(&id).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(id)
+        }))
+        .await;
+        let stops =
+            futures_util::future::join_all(plans.iter().map(|(id, _)| docker.stop(id))).await;
+        let took = started.elapsed().as_secs_f64();
+        for id in copies.iter().flatten() {
+            let _ = docker.remove(id).await;
+        }
+        for (id, _) in &plans {
+            let _ = docker.start(id).await;
+        }
+        for c in copies {
+            c?;
+        }
+        for s in stops {
+            s.map_err(|e| e.to_string())?;
+        }
+        Ok(took)
+    })
+}
+
+/// The engine's floors for replacing the stack's containers (seconds).
+#[derive(Clone, Copy)]
+struct Floor {
+    /// Stop-first: a graceful stop and a start of each, all at once (`bounce`).
+    stop_start: f64,
+    /// Start-first: a copy created and started, then the old one stopped (`switch_floor`).
+    switch: f64,
+}
+
 fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
@@ -396,6 +482,7 @@ impl Bench {
         let first = self.publish(true)?;
         self.compose(&["up", "--detach", "--", "proxy"])?;
         self.slipway_deploy("stop-first", &first, 0)?;
+        self.engine_floor()?;
         for (strategy, good) in [
             ("stop-first", true),
             ("start-first", true),
@@ -527,14 +614,23 @@ url = "http://127.0.0.1:{p0}"
     /// containers at once, straight through the Engine API (no compose, no
     /// create: a recreate cannot be faster). Then waits until they answer
     /// again. Median of three.
-    fn engine_floor(&self) -> Res<f64> {
-        let mut times = Vec::new();
+    fn engine_floor(&self) -> Res<Floor> {
+        let (mut stop_start, mut switch) = (Vec::new(), Vec::new());
         for _ in 0..3 {
-            times.push(bounce(&self.rt, &self.docker, PROJECT, &SERVICES)?);
+            stop_start.push(bounce(&self.rt, &self.docker, PROJECT, &SERVICES)?);
+            self.wait_answering()?;
+            switch.push(switch_floor(&self.rt, &self.docker, PROJECT, &SERVICES)?);
             self.wait_answering()?;
         }
-        let floor = median(&times);
-        eprintln!("bench:   engine floor (stop + start of 3 containers at once): {floor:.2} s");
+        let floor = Floor {
+            stop_start: median(&stop_start),
+            switch: median(&switch),
+        };
+        eprintln!(
+            "bench:   engine floor: stop + start of 3 containers at once {:.2} s; \
+             create + start of 3 copies, then stop of the 3 old, at once {:.2} s",
+            floor.stop_start, floor.switch
+        );
         Ok(floor)
     }
 
@@ -759,7 +855,7 @@ struct Summary<'a> {
     load_back: &'a Report,
     load_blue_green: &'a Report,
     /// The engine's own floor for replacing the three containers (see `engine_floor`).
-    floor: f64,
+    floor: Floor,
     peak_kib: u64,
     binary: u64,
 }
@@ -810,12 +906,14 @@ fn render(s: &Summary) -> String {
             over(&s.deploy.blue_green)
         ),
         format!(
-            "| the engine's floor for replacing the 3 containers (stop + start at once, Engine API) | | | {:.2} s | | |",
-            s.floor
+            "| the engine's floor for replacing the 3 containers at once, Engine API (stop-first: stop + start; start-first: create + start a copy, then stop the old) | | | {:.2} s | {:.2} s | {:.2} s |",
+            s.floor.stop_start, s.floor.switch, s.floor.switch
         ),
         format!(
-            "| slipway's overhead above pull + engine floor + boot (deploy) | | | {:+.2} s | | |",
-            over(&s.deploy.stop_first) - s.floor
+            "| slipway's overhead above pull + engine floor + boot (deploy) | | | {:+.2} s | {:+.2} s | {:+.2} s |",
+            over(&s.deploy.stop_first) - s.floor.stop_start,
+            over(&s.deploy.start_first) - s.floor.switch,
+            over(&s.deploy.blue_green) - s.floor.switch
         ),
         String::new(),
         format!(
