@@ -49,6 +49,10 @@ pub fn run() -> ExitCode {
         }
     };
     let out = Printer::new(cli.json);
+    if let Err(e) = logging() {
+        eprintln!("error: {e}");
+        return ExitCode::from(Exit::Usage as u8);
+    }
     // The host's end of a remote run: the controller's variables first,
     // before any thread; output that survives the controller going away.
     let _relay = if cli.agent {
@@ -94,6 +98,26 @@ pub fn run() -> ExitCode {
             ExitCode::from(e.exit() as u8)
         }
     }
+}
+
+/// `SLIPWAY_LOG` (a filter as `RUST_LOG` takes: `debug`, `slipway=debug`)
+/// logs what slipway does inside to stderr, stamped with the time since it
+/// started: each command it ran, each rollout move, each step and mark.
+fn logging() -> std::result::Result<(), String> {
+    let Some(filter) = std::env::var_os("SLIPWAY_LOG") else {
+        return Ok(());
+    };
+    let filter = filter.to_string_lossy();
+    let parsed = tracing_subscriber::EnvFilter::try_new(filter.as_ref()).map_err(|e| {
+        format!("SLIPWAY_LOG={filter}: not a log filter ({e})\n  hint: SLIPWAY_LOG=debug, or SLIPWAY_LOG=slipway=debug")
+    })?;
+    tracing_subscriber::fmt()
+        .with_env_filter(parsed)
+        .with_writer(std::io::stderr)
+        .with_timer(tracing_subscriber::fmt::time::uptime())
+        .with_ansi(false)
+        .try_init()
+        .map_err(|e| format!("SLIPWAY_LOG: {e}"))
 }
 
 /// Commands without an environment run at once; the others resolve their

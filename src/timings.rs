@@ -73,6 +73,7 @@ fn record() -> std::sync::MutexGuard<'static, Timings> {
 }
 
 pub fn step(step: &str, detail: &str, ok: bool, took: Duration) {
+    tracing::debug!(step, ok, seconds = took.as_secs_f64(), "step");
     let at = round(since_start().saturating_sub(took));
     record().steps.push(StepTime {
         step: step.to_string(),
@@ -85,6 +86,7 @@ pub fn step(step: &str, detail: &str, ok: bool, took: Duration) {
 
 /// `service`'s containers reached `event` now.
 pub fn mark(service: &str, event: &str) {
+    tracing::debug!(service, event, "mark");
     let at = round(since_start());
     record().marks.push(Mark {
         service: service.to_string(),

@@ -218,10 +218,10 @@ pub async fn run_input(
         Some(h) => h.await.unwrap_or_default(),
         None => String::new(),
     };
-    crate::timings::command(
-        crate::timings::label(&cmd.program, &cmd.args),
-        started.elapsed(),
-    );
+    // The label only: arguments can name files and values a log must not keep.
+    let label = crate::timings::label(&cmd.program, &cmd.args);
+    tracing::debug!(command = %label, seconds = started.elapsed().as_secs_f64(), ?code, timed_out, "ran");
+    crate::timings::command(label, started.elapsed());
     Ok(Output {
         code,
         stdout,

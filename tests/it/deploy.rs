@@ -37,8 +37,32 @@ fn deploy_v1_then_v2_pins_v1_as_the_way_back() {
         assert!(line[recreated..].contains("healthy"), "{line}");
     }
 
-    let run = stack.slipway(&["deploy", "--tag", "v2", "--json"]);
+    // A log filter that is none is refused before anything runs.
+    let bad = stack.slipway_env(
+        &["deploy", "--tag", "v2"],
+        &[("SLIPWAY_LOG", "slipway=loud")],
+    );
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("SLIPWAY_LOG=slipway=loud: not a log filter"),
+        "{}",
+        bad.stderr
+    );
+    assert_eq!(stack.history().len(), 1);
+
+    // SLIPWAY_LOG logs each command and mark to stderr; --json stays clean.
+    let run = stack.slipway_env(
+        &["deploy", "--tag", "v2", "--json"],
+        &[("SLIPWAY_LOG", "slipway=debug")],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
+    for logged in [
+        "ran command=docker compose pull",
+        r#"mark service="api" event="healthy""#,
+    ] {
+        assert!(run.stderr.contains(logged), "{logged}: {}", run.stderr);
+    }
     let timings = &run.json()["timings"];
     let steps: Vec<&str> = timings["steps"]
         .as_array()
