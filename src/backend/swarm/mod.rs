@@ -481,6 +481,7 @@ impl crate::backend::Rollout for Rollout<'_> {
             .as_deref()
             .is_some_and(|s| s == "paused" || s.starts_with("rollback"));
         if there && !stuck {
+            crate::timings::mark(svc, "already there");
             return Ok(format!("{svc} on {}", short(&img.image_id)));
         }
         let reference = format!("{}@{}", img.image, img.image_id);
@@ -489,6 +490,7 @@ impl crate::backend::Rollout for Rollout<'_> {
             .set_image(&service, &reference, strategy, there)
             .await
             .map_err(|e| e.to_string())?;
+        crate::timings::mark(svc, "updated");
         Ok(format!(
             "{svc} → {} ({})",
             short(&img.image_id),
@@ -526,7 +528,10 @@ impl crate::backend::Rollout for Rollout<'_> {
                 .map_err(|e| e.to_string())?;
             let view = engine::view(&service);
             let why = match judge::judge(&view, &tasks, &img.image_id, &before, &down) {
-                Verdict::Done(note) => return Ok(format!("{svc}: {note}")),
+                Verdict::Done(note) => {
+                    crate::timings::mark(svc, "converged");
+                    return Ok(format!("{svc}: {note}"));
+                }
                 Verdict::Failed(why) => why,
                 Verdict::Wait(what) if started.elapsed() >= timeout => format!(
                     "{svc} not healthy after {}: {what}",
