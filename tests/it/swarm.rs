@@ -316,9 +316,16 @@ fn swarm_deploys_roll_back_by_digest_and_survive_a_dead_node() {
     let cache_tasks_digest = lab.hosts[0].ssh("docker service inspect --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}' shop_cache").1;
     assert!(cache_tasks_digest.ends_with(&cache), "{cache_tasks_digest}");
     for (i, tag) in ["v2", "v3"].iter().enumerate() {
-        let run = lab.slipway(&["deploy", "--tag", tag]);
+        let run = lab.slipway(&["--timings", "deploy", "--tag", tag]);
         assert_eq!(run.code, 0, "deploy {tag}: {}", run.stderr);
         lab.assert_on(&api[i + 1], &web[i + 1], tag);
+        // Per service: when it was pointed at the release, when it converged.
+        let api_line = run
+            .stderr
+            .lines()
+            .find(|l| l.trim_start().starts_with("api ") && l.contains("updated"))
+            .unwrap_or_default();
+        assert!(api_line.contains("converged"), "{}", run.stderr);
     }
     let h = lab.history();
     assert_eq!(h.as_array().map(Vec::len), Some(5), "{h}");
