@@ -219,6 +219,23 @@ impl Timing {
     }
 }
 
+/// The IDs of the running containers of `services`.
+async fn running<S: AsRef<str>>(
+    docker: &Docker,
+    project: &str,
+    services: &[S],
+) -> Res<Vec<String>> {
+    let mut ids = Vec::new();
+    for svc in services {
+        let replicas = docker
+            .replicas(project, svc.as_ref())
+            .await
+            .map_err(|e| e.to_string())?;
+        ids.extend(replicas.into_iter().filter(|r| r.running).map(|r| r.id));
+    }
+    Ok(ids)
+}
+
 /// A graceful stop and a start of every running container of `services`
 /// at once, straight through the Engine API: the least the engine spends to
 /// replace them (no compose, no create). Seconds.
@@ -229,14 +246,7 @@ fn bounce<S: AsRef<str>>(
     services: &[S],
 ) -> Res<f64> {
     rt.block_on(async {
-        let mut ids = Vec::new();
-        for svc in services {
-            let replicas = docker
-                .replicas(project, svc.as_ref())
-                .await
-                .map_err(|e| e.to_string())?;
-            ids.extend(replicas.into_iter().filter(|r| r.running).map(|r| r.id));
-        }
+        let ids = running(docker, project, services).await?;
         let started = Instant::now();
         let bounces = ids.iter().map(|id| async move {
             docker.stop(id).await?;
@@ -265,35 +275,29 @@ fn switch_floor<S: AsRef<str>>(
     rt.block_on(async {
         let api = docker.api();
         let mut plans = Vec::new();
-        for svc in services {
-            let replicas = docker
-                .replicas(project, svc.as_ref())
+        for id in running(docker, project, services).await? {
+            let c = api
+                .inspect_container(&id, None::<InspectContainerOptions>)
                 .await
                 .map_err(|e| e.to_string())?;
-            for r in replicas.into_iter().filter(|r| r.running) {
-                let c = api
-                    .inspect_container(&r.id, None::<InspectContainerOptions>)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let config = c.config.unwrap_or_default();
-                let network = c
-                    .network_settings
-                    .and_then(|n| n.networks)
-                    .and_then(|n| n.into_keys().next());
-                let body = ContainerCreateBody {
-                    image: c.image,
-                    cmd: config.cmd,
-                    entrypoint: config.entrypoint,
-                    env: config.env,
-                    labels: Some([("slipway.bench".to_string(), "floor".to_string())].into()),
-                    host_config: Some(HostConfig {
-                        network_mode: network,
-                        ..Default::default()
-                    }),
+            let config = c.config.unwrap_or_default();
+            let network = c
+                .network_settings
+                .and_then(|n| n.networks)
+                .and_then(|n| n.into_keys().next());
+            let body = ContainerCreateBody {
+                image: c.image,
+                cmd: config.cmd,
+                entrypoint: config.entrypoint,
+                env: config.env,
+                labels: Some([("slipway.bench".to_string(), "floor".to_string())].into()),
+                host_config: Some(HostConfig {
+                    network_mode: network,
                     ..Default::default()
-                };
-                plans.push((r.id, body));
-            }
+                }),
+                ..Default::default()
+            };
+            plans.push((id, body));
         }
         let started = Instant::now();
         let copies = futures_util::future::join_all(plans.iter().map(|(_, body)| async {
