@@ -380,3 +380,67 @@ fn start_first_services_of_a_wave_switch_together() {
     assert_eq!(report.failed, 0, "{}", report.summary());
     assert_eq!(stack.state("web"), "running");
 }
+
+/// When one service of a wave has pre-traffic checks, the wave's other
+/// start-first services start off rotation too: a release failing api's
+/// check served no one through web either, and web's new container is
+/// removed at once, its old one never having stopped.
+#[test]
+fn a_release_failing_pre_traffic_checks_serves_no_one_through_its_wave() {
+    let stack = proxied_stack_with(
+        "sf-wave-pretraffic",
+        "start-first",
+        1,
+        "  api:\n    image: {repos}/api:v1\n",
+        r#"
+[services.api]
+strategy = "start-first"
+
+[[smoke]]
+name = "new api"
+http = "http://{container}:8080/smoke"
+expect_json = { "$.status" = "ok" }
+pre_traffic = "api"
+"#,
+    );
+    for svc in ["web", "api"] {
+        stack.publish(svc, "v1", app("v1", true));
+        stack.publish(svc, "v2", app("v2", true));
+    }
+    // v3: web is fine, api fails its pre-traffic check.
+    stack.publish("web", "v3", app("v3", true));
+    stack.publish("api", "v3", app("v3", false));
+    assert_eq!(stack.deploy("v1").code, 0);
+
+    // A good release: web's new container switches with api's and serves.
+    let traffic = load(&stack, 100);
+    let run = stack.deploy("v2");
+    let report = traffic.stop();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(report.failed, 0, "{}", report.summary());
+    assert!(report.versions.contains_key("v2"), "{}", report.summary());
+    let web_v2 = containers(&stack, "web");
+    assert_eq!(web_v2.len(), 1, "{web_v2:?}");
+
+    let traffic = load(&stack, 100);
+    let run = stack.deploy("v3");
+    let report = traffic.stop();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("1 of 1 checks failed before it took traffic"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(report.failed, 0, "{}", report.summary());
+    assert!(report.sent >= 100, "{}", report.summary());
+    assert_eq!(
+        report.versions.get("v3"),
+        None,
+        "web's v3 container answered: {}",
+        report.summary()
+    );
+    // web's v2 container still serves; its v3 container is gone.
+    assert_eq!(containers(&stack, "web"), web_v2);
+    assert_eq!(stack.history()[0]["status"], "rolled_back");
+}
