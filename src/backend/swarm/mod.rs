@@ -45,6 +45,21 @@ use judge::{digest_of, short, Verdict};
 /// How often a wait asks the manager (a local API call, cheap).
 const POLL: Duration = Duration::from_millis(500);
 
+/// How long Swarm holds a stop-first task in READY while its predecessor
+/// has not been seen stopping (a loaded or slow node), before it starts it
+/// anyway (swarmkit's `defaultOldTaskTimeout`).
+const OLD_TASK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long to wait for a service's tasks: `health_timeout`, but the way
+/// back waits out Swarm's own hold on a stop-first task (and a margin), so a
+/// restore on a loaded swarm is not given up a moment before it starts.
+fn wait_limit(health_timeout: Duration, purpose: Purpose) -> Duration {
+    match purpose {
+        Purpose::Release => health_timeout,
+        Purpose::Restore => health_timeout.max(OLD_TASK_TIMEOUT + Duration::from_secs(30)),
+    }
+}
+
 /// The Swarm backend: the session, the manager's engine and the stack.
 pub struct Ctx {
     pub session: Session,
@@ -369,11 +384,12 @@ impl Backend for Ctx {
         _release: i64,
         images: &'a Images,
         _vars: &'a Vars,
-        _purpose: Purpose,
+        purpose: Purpose,
     ) -> Result<Rollout<'a>, String> {
         Ok(Rollout {
             ctx: self,
             images,
+            purpose,
             before: Mutex::new(BTreeMap::new()),
         })
     }
@@ -427,6 +443,7 @@ impl Backend for Ctx {
 pub struct Rollout<'a> {
     ctx: &'a Ctx,
     images: &'a Images,
+    purpose: Purpose,
     /// Service → its task IDs before its update (their failures are history).
     before: Mutex<BTreeMap<String, BTreeSet<String>>>,
 }
@@ -512,7 +529,7 @@ impl crate::backend::Rollout for Rollout<'_> {
             .lock()
             .map(|b| b.get(svc).cloned().unwrap_or_default())
             .unwrap_or_default();
-        let timeout = ctx.env.health_timeout;
+        let timeout = wait_limit(ctx.env.health_timeout, self.purpose);
         let started = Instant::now();
         loop {
             let service = ctx
@@ -553,6 +570,14 @@ impl crate::backend::Rollout for Rollout<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_way_back_outwaits_swarms_hold_on_a_stop_first_task() {
+        let s = Duration::from_secs;
+        assert_eq!(wait_limit(s(20), Purpose::Release), s(20));
+        assert_eq!(wait_limit(s(20), Purpose::Restore), s(90));
+        assert_eq!(wait_limit(s(300), Purpose::Restore), s(300));
+    }
 
     fn parse(text: &str) -> Config {
         Config::parse(std::path::Path::new("slipway.toml"), text).expect("valid config")
