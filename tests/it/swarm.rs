@@ -232,6 +232,7 @@ expect_json = {{ "$.status" = "ok" }}
 impl Drop for Lab {
     fn drop(&mut self) {
         crate::lab::remove_pushed_images(&self.name);
+        crate::lab::down_all(&self.hosts);
     }
 }
 
