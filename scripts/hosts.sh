@@ -242,8 +242,12 @@ down_one() {
     done
     # The host's mounts lived in its own mount namespace, gone with its last process.
     rm -rf "$d"
+}
+
+# Drop a host from the index (after down_one; one at a time, it is shared).
+forget() {
     if [ -f "$DIR/index" ]; then
-        awk -v n="$name" '$1 != n' "$DIR/index" >"$DIR/index.new" && mv "$DIR/index.new" "$DIR/index"
+        awk -v n="$1" '$1 != n' "$DIR/index" >"$DIR/index.new" && mv "$DIR/index.new" "$DIR/index"
     fi
 }
 
@@ -320,6 +324,9 @@ up)
     ensure_key
     for h in "$@"; do up_one "$h" >/dev/null; done
     write_client_files
+    # The shared files are written: another test's hosts may come and go
+    # while these dockerds start (waiting only reads ssh_config).
+    flock -u 9
     for h in "$@"; do wait_ready "$h"; done
     for h in "$@"; do echo "$h $(address "$h")"; done
     ;;
@@ -328,9 +335,19 @@ down)
         # shellcheck disable=SC2046 # host names are validated words
         set -- $(awk '{print $1}' "$DIR/index")
     fi
-    for h in "$@"; do down_one "$h"; done
+    # Side by side: each waits seconds for its own dockerd and processes to
+    # go, and touches only its own namespace, cgroup and folder.
+    pids=()
+    for h in "$@"; do
+        down_one "$h" &
+        pids+=($!)
+    done
+    status=0
+    for p in "${pids[@]}"; do wait "$p" || status=1; done
+    for h in "$@"; do forget "$h"; done
     [ ! -d "$DIR" ] || write_client_files
     remove_switch_if_unused
+    exit "$status"
     ;;
 status)
     [ -f "$DIR/index" ] || exit 0

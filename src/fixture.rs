@@ -308,6 +308,8 @@ impl Stack<'_> {
         } else {
             ""
         };
+        // cache sleeps in the background and `wait`s: sh runs the TERM trap
+        // at once then, not after the foreground `sleep` (0.5 s per stop).
         format!(
             r#"# api and web are deployed by slipway; cache is not.
 services:
@@ -319,7 +321,7 @@ services:
     image: {web}:v1{web_deps}
   cache:
     image: {BASE_IMAGE}
-    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1 & wait $$!; done"]
 "#,
             api = self.api_repo,
             web = self.web_repo,

@@ -172,6 +172,7 @@ hosts = ["b"]
 impl Drop for Fleet {
     fn drop(&mut self) {
         crate::lab::remove_pushed_images(&self.name);
+        crate::lab::down_all(&self.hosts);
     }
 }
 
