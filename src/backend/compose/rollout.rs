@@ -25,9 +25,7 @@
 //! pre-traffic checks, and only then given the service's aliases. A release
 //! failing them never served anyone. A service that cannot be kept out of
 //! rotation (stop-first, no compose network) runs them right after each new
-//! container starts serving, and says so. The other start-first services of
-//! a wave with such checks start off rotation too ([`held_off`]) and switch
-//! with it, so the failing release served no one through them either.
+//! container starts serving, and says so.
 //!
 //! Which move comes next is a pure decision ([`next_move`]) over what the
 //! engine reports, so an interrupted rollout simply continues from what runs.
@@ -254,33 +252,6 @@ pub fn next_move(slots: &[Slot], want: usize, strategy: Strategy) -> Move {
     Move::Done
 }
 
-/// A start-first service of a wave that switches together.
-#[derive(Debug, Clone)]
-pub struct Member {
-    pub name: String,
-    /// It has pre-traffic checks.
-    pub checked: bool,
-    /// Its health is judged per container (a HEALTHCHECK, running, or an
-    /// HTTP probe of `{container}`), not through a URL that reaches
-    /// whichever container serves.
-    pub per_container: bool,
-}
-
-/// The services of a wave whose new containers start off rotation besides
-/// those with pre-traffic checks: when any service of the wave has them,
-/// every other one whose health can be judged off rotation, so a release
-/// failing its checks served no one through any service of the wave, and
-/// going back removes its new containers at once.
-pub fn held_off(wave: &[Member]) -> BTreeSet<String> {
-    if !wave.iter().any(|m| m.checked) {
-        return BTreeSet::new();
-    }
-    wave.iter()
-        .filter(|m| !m.checked && m.per_container)
-        .map(|m| m.name.clone())
-        .collect()
-}
-
 /// One rollout of a set of images: what every service's roll shares.
 pub struct Rollout<'a> {
     ctx: &'a Ctx,
@@ -295,8 +266,6 @@ pub struct Rollout<'a> {
     first_up: tokio::sync::Mutex<bool>,
     /// The wave's start-first services switch together (see `gate`).
     gate: std::sync::Mutex<Option<Arc<Gate>>>,
-    /// Services without checks that start off rotation anyway (`held_off`).
-    held_off: std::sync::Mutex<BTreeSet<String>>,
 }
 
 /// How a service's one-by-one rollout ended.
@@ -362,7 +331,6 @@ impl<'a> Rollout<'a> {
             networks_ready: ready.map_err(|e| e.to_string())?,
             first_up: tokio::sync::Mutex::new(false),
             gate: std::sync::Mutex::new(None),
-            held_off: std::sync::Mutex::new(BTreeSet::new()),
         })
     }
 
@@ -370,25 +338,6 @@ impl<'a> Rollout<'a> {
     /// else moves one container at a time (`one_by_one`).
     fn in_place(&self, svc: &str) -> bool {
         strategy(self.ctx, svc) == Strategy::StopFirst && replicas(self.ctx, svc) == 1
-    }
-
-    fn members(&self, services: &[String]) -> Vec<Member> {
-        services
-            .iter()
-            .map(|svc| Member {
-                name: svc.clone(),
-                checked: self.checks(svc).next().is_some(),
-                per_container: self
-                    .ctx
-                    .cfg
-                    .services
-                    .get(svc)
-                    .is_none_or(|s| match &s.health {
-                        Mode::Http(h) => h.url.contains(CONTAINER),
-                        _ => true,
-                    }),
-            })
-            .collect()
     }
 
     /// The gate `svc` switches through, if it shares one with other services.
@@ -446,13 +395,6 @@ impl crate::backend::Rollout for Rollout<'_> {
             .filter(|s| strategy(self.ctx, s) == Strategy::StartFirst && replicas(self.ctx, s) == 1)
             .cloned()
             .collect();
-        if let Ok(mut held) = self.held_off.lock() {
-            *held = if switch_together.len() > 1 {
-                held_off(&self.members(&switch_together))
-            } else {
-                BTreeSet::new()
-            };
-        }
         if let Ok(mut gate) = self.gate.lock() {
             *gate = (switch_together.len() > 1).then(|| Arc::new(Gate::new(switch_together)));
         }
@@ -698,10 +640,8 @@ impl Rollout<'_> {
         replicas: &[Replica],
     ) -> Result<Applied, String> {
         let ctx = self.ctx;
-        let held_off = self.held_off.lock().is_ok_and(|h| h.contains(svc));
-        let blue_green = strategy == Strategy::StartFirst
-            && on_networks
-            && (held_off || self.checks(svc).next().is_some());
+        let blue_green =
+            strategy == Strategy::StartFirst && on_networks && self.checks(svc).next().is_some();
         let before: BTreeSet<&str> = replicas.iter().map(|r| r.id.as_str()).collect();
         let up = if blue_green {
             ctx.compose.create_scaled(&self.file, svc, scale)
@@ -1296,28 +1236,5 @@ mod tests {
         let model = parse_model(r#"{"services":{"api":{"image":"r/api"},"web":{"image":"r/web","container_name":"web"}}}"#)
             .expect("model");
         assert!(refuse_unrunnable(&cfg, &model).is_ok());
-    }
-
-    fn member(name: &str, checked: bool, per_container: bool) -> Member {
-        Member {
-            name: name.into(),
-            checked,
-            per_container,
-        }
-    }
-
-    #[test]
-    fn a_wave_with_pre_traffic_checks_holds_its_other_services_off_rotation() {
-        let wave = [
-            member("api", true, true),
-            member("web", false, true),
-            // Its health URL reaches whichever container serves: off
-            // rotation it would be judged on the old one.
-            member("admin", false, false),
-        ];
-        assert_eq!(held_off(&wave), BTreeSet::from(["web".to_string()]));
-        // Without checks in the wave, new containers join at start as before.
-        let plain = [member("api", false, true), member("web", false, true)];
-        assert!(held_off(&plain).is_empty());
     }
 }
