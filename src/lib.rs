@@ -103,7 +103,12 @@ pub fn run() -> ExitCode {
 /// `SLIPWAY_LOG` (a filter as `RUST_LOG` takes: `debug`, `slipway=debug`)
 /// logs what slipway does inside to stderr, stamped with the time since it
 /// started: each command it ran, each rollout move, each step and mark.
+/// Only slipway's own events, whatever the filter says: the libraries
+/// underneath log Engine API answers (a container's environment, so env
+/// file values) and request URLs (webhook secrets).
 fn logging() -> std::result::Result<(), String> {
+    use tracing_subscriber::layer::{Layer, SubscriberExt};
+    use tracing_subscriber::util::SubscriberInitExt;
     let Some(filter) = std::env::var_os("SLIPWAY_LOG") else {
         return Ok(());
     };
@@ -111,11 +116,17 @@ fn logging() -> std::result::Result<(), String> {
     let parsed = tracing_subscriber::EnvFilter::try_new(filter.as_ref()).map_err(|e| {
         format!("SLIPWAY_LOG={filter}: not a log filter ({e})\n  hint: SLIPWAY_LOG=debug, or SLIPWAY_LOG=slipway=debug")
     })?;
-    tracing_subscriber::fmt()
-        .with_env_filter(parsed)
+    let ours = tracing_subscriber::filter::filter_fn(|m| {
+        m.target() == "slipway" || m.target().starts_with("slipway::")
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_timer(tracing_subscriber::fmt::time::uptime())
         .with_ansi(false)
+        .with_filter(ours)
+        .with_filter(parsed);
+    tracing_subscriber::registry()
+        .with(layer)
         .try_init()
         .map_err(|e| format!("SLIPWAY_LOG: {e}"))
 }

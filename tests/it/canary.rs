@@ -2,7 +2,7 @@
 //! URL's variable, through a good deploy, a failing one (whose smoke script
 //! dumps the env file) and the read commands. Neither appears in stdout,
 //! stderr, history, status, the state folder (database, journal, overrides,
-//! lock) or what the webhook receiver was sent.
+//! lock) or what the webhook receiver was sent, with `SLIPWAY_LOG=trace`.
 
 use std::path::Path;
 
@@ -62,7 +62,18 @@ fn canary_secrets_appear_nowhere() {
     )
     .expect("env file");
 
-    let env = [("CANARY_HOOK", hook_url.as_str())];
+    // With every log on, as a user chasing a problem would run it: what the
+    // libraries underneath log (Engine API answers hold the containers'
+    // environment, HTTP clients their URLs) must not come through.
+    // api takes the env file as its environment, as the seed's services do.
+    let compose_path = stack.path().join("docker-compose.yml");
+    let compose = std::fs::read_to_string(&compose_path).expect("compose");
+    std::fs::write(
+        &compose_path,
+        compose.replacen("  api:\n", "  api:\n    env_file: [.env]\n", 1),
+    )
+    .expect("compose");
+    let env = [("CANARY_HOOK", hook_url.as_str()), ("SLIPWAY_LOG", "trace")];
     let mut seen = String::new();
     let mut run = |args: &[&str], code: i32| {
         let r = stack.slipway_env(args, &env);
@@ -76,6 +87,16 @@ fn canary_secrets_appear_nowhere() {
     assert!(
         failed.stderr.contains("[JWT_SECRET]"),
         "redaction should be visible: {}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains("DEBUG slipway::"),
+        "SLIPWAY_LOG=trace logs slipway's own events: {}",
+        failed.stderr
+    );
+    assert!(
+        !failed.stderr.contains("bollard::") && !failed.stderr.contains("reqwest::"),
+        "and none of the libraries': {}",
         failed.stderr
     );
     run(&["history", "--json"], 0);
