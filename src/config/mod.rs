@@ -14,6 +14,7 @@ pub mod names;
 pub mod notify;
 pub mod predicate;
 mod raw;
+pub mod redact;
 pub mod remote;
 pub mod schema;
 mod smoke;

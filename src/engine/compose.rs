@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::exec::Cmd;
+use crate::config::redact::Secrets;
 
 /// How to address one compose project.
 #[derive(Debug, Clone)]
@@ -34,6 +35,7 @@ impl Compose {
             cmd = cmd.arg("--env-file").arg(e.to_string_lossy());
         }
         cmd.cwd = Some(self.dir.clone());
+        cmd.hide = Secrets::from_env_file(self.env_file.as_deref());
         cmd
     }
 

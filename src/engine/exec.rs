@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
+use crate::config::redact::Secrets;
+
 /// A program invocation as data, built by pure functions and unit-tested.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cmd {
@@ -17,6 +19,9 @@ pub struct Cmd {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cwd: Option<PathBuf>,
+    /// Values its output may quote that must not reach a message (compose
+    /// echoes env file lines it cannot parse): hidden in `stderr` and `tail`.
+    pub hide: Secrets,
 }
 
 impl Cmd {
@@ -26,6 +31,7 @@ impl Cmd {
             args: Vec::new(),
             env: Vec::new(),
             cwd: None,
+            hide: Secrets::none(),
         }
     }
 
@@ -59,6 +65,8 @@ pub struct Output {
     pub stdout: String,
     pub stderr: String,
     pub timed_out: bool,
+    /// The command's [`Cmd::hide`], for `tail` (stdout is kept whole for parsing).
+    pub hide: Secrets,
 }
 
 impl Output {
@@ -74,7 +82,8 @@ impl Output {
             &self.stderr
         };
         let lines: Vec<&str> = text.trim().lines().collect();
-        lines[lines.len().saturating_sub(6)..].join("\n")
+        self.hide
+            .redact(&lines[lines.len().saturating_sub(6)..].join("\n"))
     }
 }
 
@@ -225,8 +234,9 @@ pub async fn run_input(
     Ok(Output {
         code,
         stdout,
-        stderr,
+        stderr: cmd.hide.redact(&stderr),
         timed_out,
+        hide: cmd.hide.clone(),
     })
 }
 
@@ -245,5 +255,33 @@ mod tests {
         let out = run(&slow, Duration::from_millis(300)).await.expect("sh");
         assert!(out.timed_out && out.code.is_none());
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn what_a_command_must_not_quote_is_hidden_in_its_errors() {
+        // As compose says of an env file line it cannot read.
+        let mut cmd = Cmd::new("sh").args([
+            "-c",
+            "echo 'JWT_SECRET=s3cret-canary-1' ; echo 'Invalid template: \"s3cret-canary-1${x\"' >&2; exit 1",
+        ]);
+        cmd.hide = Secrets::from_pairs(
+            [
+                ("JWT_SECRET", "s3cret-canary-1${x"),
+                ("OTHER_TOKEN", "s3cret-canary-1"),
+            ]
+            .into_iter(),
+        );
+        let out = run(&cmd, Duration::from_secs(5)).await.expect("sh");
+        assert!(!out.stderr.contains("s3cret"), "{}", out.stderr);
+        assert!(out.stderr.contains("[JWT_SECRET]"), "{}", out.stderr);
+        assert!(!out.tail().contains("s3cret"), "{}", out.tail());
+        // stdout stays whole: it is parsed (compose config's JSON), not shown.
+        assert!(out.stdout.contains("s3cret-canary-1"));
+        let quiet = Cmd {
+            hide: cmd.hide.clone(),
+            ..Cmd::new("sh").args(["-c", "echo 'token s3cret-canary-1'; exit 1"])
+        };
+        let out = run(&quiet, Duration::from_secs(5)).await.expect("sh");
+        assert_eq!(out.tail(), "token [OTHER_TOKEN]");
     }
 }

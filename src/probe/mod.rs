@@ -11,7 +11,7 @@ pub mod http;
 pub mod junit;
 pub mod logs;
 pub mod predicate;
-pub mod redact;
+pub use crate::config::redact;
 pub mod report;
 pub mod smoke;
 pub mod tcp;

@@ -280,6 +280,7 @@ mod tests {
             stdout: stdout.into(),
             stderr: stderr.into(),
             timed_out: false,
+            hide: Default::default(),
         }
     }
 

@@ -371,6 +371,7 @@ mod tests {
             stdout: "migrating v2\n".into(),
             stderr: " Network goodgo_default  Created\nerror: relation exists\n".into(),
             timed_out: false,
+            hide: Default::default(),
         };
         assert_eq!(printed(&o), ["migrating v2", "error: relation exists"]);
         assert_eq!(failure(&o, &hook(None)), "failed (exit 1)");

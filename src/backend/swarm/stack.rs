@@ -70,13 +70,15 @@ pub fn command(ctx: &Ctx, pin: &std::path::Path) -> Cmd {
         .arg(ctx.stack.clone());
     cmd.cwd = Some(ctx.cfg.dir.clone());
     // `docker stack deploy` interpolates from its environment only: give it
-    // the env file compose would have read. Values never reach output.
+    // the env file compose would have read. Values never reach output, nor
+    // its error messages.
     if let Some(path) = ctx.cfg.env_file_path(&ctx.env) {
         if let Ok(file) = crate::config::env_file::EnvFile::read(&path) {
             cmd.env = file
                 .values()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
+            cmd.hide = crate::config::redact::Secrets::from_pairs(file.values());
         }
     }
     cmd

@@ -1,4 +1,5 @@
-//! Keeping env file values out of everything a probe reports.
+//! Keeping env file values out of everything a probe reports, and out of
+//! what compose says when it fails (it quotes env file lines it cannot read).
 //!
 //! A smoke check may read a secret back (a debug endpoint echoing its config,
 //! `env` run inside a container, a script printing its environment), and that
@@ -41,7 +42,7 @@ pub fn secret_name(name: &str) -> bool {
     SECRET_WORDS.iter().any(|w| up.contains(w))
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
     /// (value, replacement), longest value first so a secret that contains
     /// another is replaced whole.
