@@ -1,6 +1,7 @@
 //! Secrets never leak: a canary in the env file and another in the webhook
 //! URL's variable, through a good deploy, a failing one (whose smoke script
-//! dumps the env file) and the read commands. Neither appears in stdout,
+//! dumps the env file; a pre_deploy hook prints it in both) and the read
+//! commands. Neither appears in stdout,
 //! stderr, history, status, the state folder (database, journal, overrides,
 //! lock) or what the webhook receiver was sent, with `SLIPWAY_LOG=trace`.
 
@@ -52,7 +53,8 @@ fn canary_secrets_appear_nowhere() {
         format!(
             "{config}\n[[smoke]]\nname = \"script that dumps the env file when it fails\"\n\
              command = [\"sh\", \"-c\", \"test \\\"$SLIPWAY_TAG\\\" != v2 || {{ cat .env; exit 1; }}\"]\n\n\
-             [[notify.webhook]]\nurl_env = \"CANARY_HOOK\"\n"
+             [[notify.webhook]]\nurl_env = \"CANARY_HOOK\"\n\n\
+             [[hooks.pre_deploy]]\nname = \"prints the env file\"\ncommand = [\"cat\", \".env\"]\n"
         ),
     )
     .expect("config");
@@ -82,7 +84,12 @@ fn canary_secrets_appear_nowhere() {
         seen.push_str(&r.stderr);
         r
     };
-    run(&["deploy", "--tag", "v1"], 0);
+    let first = run(&["deploy", "--tag", "v1"], 0);
+    assert!(
+        first.stderr.contains("JWT_SECRET=[JWT_SECRET]"),
+        "the pre_deploy hook's output is shown, redacted: {}",
+        first.stderr
+    );
     let failed = run(&["deploy", "--tag", "v2"], 1);
     assert!(
         failed.stderr.contains("[JWT_SECRET]"),
