@@ -74,9 +74,7 @@ impl Session {
             url: self.env.url.clone().unwrap_or_default(),
             env: self.env.name.clone(),
             tag: tag.to_string(),
-            secrets: crate::probe::Secrets::from_env_file(
-                self.cfg.env_file_path(&self.env).as_deref(),
-            ),
+            secrets: crate::probe::Secrets::of(&self.cfg, &self.env),
             host: self.env.host_address.clone(),
         }
     }

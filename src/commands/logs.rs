@@ -117,7 +117,7 @@ pub async fn run(s: Settings, args: &LogsArgs) -> Result<()> {
 /// A service's containers' last lines now, redacted like captured ones.
 async fn live(s: &Settings, svc: &str, lines: usize) -> Result<Vec<ContainerLogs>> {
     let docker = Docker::connect().await?;
-    let secrets = Secrets::from_env_file(s.config.env_file_path(&s.env).as_deref());
+    let secrets = Secrets::of(&s.config, &s.env);
     let containers = docker.containers(&s.config.project, Some(svc)).await?;
     let capture = Capture::new(lines, secrets);
     capture

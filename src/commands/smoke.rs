@@ -42,7 +42,7 @@ pub async fn checks(
             url: url.unwrap_or_default(),
             env: s.env.name.clone(),
             tag: s.env.tag.clone(),
-            secrets: Secrets::from_env_file(s.config.env_file_path(&s.env).as_deref()),
+            secrets: Secrets::of(&s.config, &s.env),
             host: s.env.host_address.clone(),
         },
         compose: &compose,

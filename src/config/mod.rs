@@ -274,6 +274,17 @@ impl Config {
     pub fn env_file_path(&self, env: &Environment) -> Option<PathBuf> {
         env.env_file.as_ref().map(|f| self.dir.join(f))
     }
+
+    /// The file whose values are never shown: the environment's env file,
+    /// or else the `.env` compose reads on its own from the project
+    /// directory (the first compose file's), when there is one.
+    pub fn secrets_file(&self, env: &Environment) -> Option<PathBuf> {
+        self.env_file_path(env).or_else(|| {
+            let first = self.dir.join(self.compose_files.first()?);
+            let dotenv = first.parent()?.join(".env");
+            dotenv.is_file().then_some(dotenv)
+        })
+    }
 }
 
 /// The config text with its path, to turn byte spans into `file:line:col`.
@@ -813,6 +824,29 @@ http = "{url}/health"
 expect_status = 200
 expect_json = { "$.status" = "ok" }
 "#;
+
+    #[test]
+    fn the_secrets_file_is_the_env_file_or_composes_own_dotenv() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("slipway.toml");
+        let mut c = Config::parse(&path, MINIMAL).expect("valid");
+        let staging = c.environments["staging"].clone();
+        assert_eq!(c.secrets_file(&staging), None, "no .env: nothing to hide");
+        std::fs::write(dir.path().join(".env"), "JWT_SECRET=x\n").expect(".env");
+        assert_eq!(
+            c.secrets_file(&staging),
+            Some(dir.path().join(".env")),
+            "compose reads .env beside the first compose file on its own"
+        );
+        c.compose_files = vec!["deploy/docker-compose.yml".into()];
+        assert_eq!(c.secrets_file(&staging), None, "not beside deploy/");
+        let mut with_file = staging;
+        with_file.env_file = Some("prod.env".into());
+        assert_eq!(
+            c.secrets_file(&with_file),
+            Some(dir.path().join("prod.env"))
+        );
+    }
 
     #[test]
     fn loads_and_resolves_defaults() {

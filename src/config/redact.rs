@@ -42,16 +42,30 @@ pub fn secret_name(name: &str) -> bool {
     SECRET_WORDS.iter().any(|w| up.contains(w))
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
     /// (value, replacement), longest value first so a secret that contains
     /// another is replaced whole.
     pairs: Vec<(String, String)>,
 }
 
+/// Names only: a `{:?}` of a command or context must not print the values.
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.pairs.iter().map(|(_, n)| n.as_str()).collect();
+        f.debug_tuple("Secrets").field(&names).finish()
+    }
+}
+
 impl Secrets {
     pub fn none() -> Secrets {
         Secrets::default()
+    }
+
+    /// What `env` must never show: its env file's values, or those of the
+    /// `.env` compose reads by itself ([`Config::secrets_file`]).
+    pub fn of(cfg: &crate::config::Config, env: &crate::config::Environment) -> Secrets {
+        Secrets::from_env_file(cfg.secrets_file(env).as_deref())
     }
 
     /// The values of an env file. A file that cannot be read holds nothing

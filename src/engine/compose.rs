@@ -20,6 +20,8 @@ pub struct Compose {
     pub dir: PathBuf,
     pub files: Vec<String>,
     pub env_file: Option<PathBuf>,
+    /// What its output must not quote (its commands' [`Cmd::hide`]).
+    pub secrets: Secrets,
 }
 
 impl Compose {
@@ -35,7 +37,7 @@ impl Compose {
             cmd = cmd.arg("--env-file").arg(e.to_string_lossy());
         }
         cmd.cwd = Some(self.dir.clone());
-        cmd.hide = Secrets::from_env_file(self.env_file.as_deref());
+        cmd.hide = self.secrets.clone();
         cmd
     }
 
@@ -372,6 +374,7 @@ mod tests {
             dir: PathBuf::from("/srv/goodgo"),
             files: vec!["docker-compose.prod.yml".into()],
             env_file: Some(PathBuf::from("/srv/goodgo/.env")),
+            secrets: Default::default(),
         }
     }
 

@@ -144,36 +144,45 @@ fn canary_secrets_appear_nowhere() {
 }
 
 /// compose quotes an env file line it cannot read ("Invalid template:
-/// \"VALUE\""); slipway passes compose's words on, without the value.
+/// \"VALUE\""); slipway passes compose's words on, without the value: from
+/// the configured env file, and from the `.env` compose reads by itself.
 #[test]
 fn an_env_file_compose_cannot_read_is_refused_without_its_values() {
-    let stack = Stack::new("canary-badenv");
-    let config = std::fs::read_to_string(stack.config_path()).expect("config");
-    std::fs::write(
-        stack.config_path(),
-        config.replace(
-            "[environments.test]\n",
-            "[environments.test]\nenv_file = \".env\"\n",
-        ),
-    )
-    .expect("config");
-    std::fs::write(
-        stack.path().join(".env"),
-        format!("JWT_SECRET={ENV_CANARY}${{oops\n"),
-    )
-    .expect("env file");
-    for args in [&["check"][..], &["deploy", "--tag", "v1"][..]] {
-        let r = stack.slipway(args);
-        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
-        assert!(
-            r.stderr.contains("Invalid template") && r.stderr.contains("[JWT_SECRET]"),
-            "{args:?} says what compose said: {}",
-            r.stderr
-        );
-        assert!(
-            !r.stderr.contains(ENV_CANARY) && !r.stdout.contains(ENV_CANARY),
-            "{args:?}: {}",
-            r.stderr
-        );
+    for configured in [true, false] {
+        let stack = Stack::new(if configured {
+            "canary-badenv"
+        } else {
+            "canary-dotenv"
+        });
+        if configured {
+            let config = std::fs::read_to_string(stack.config_path()).expect("config");
+            std::fs::write(
+                stack.config_path(),
+                config.replace(
+                    "[environments.test]\n",
+                    "[environments.test]\nenv_file = \".env\"\n",
+                ),
+            )
+            .expect("config");
+        }
+        std::fs::write(
+            stack.path().join(".env"),
+            format!("JWT_SECRET={ENV_CANARY}${{oops\n"),
+        )
+        .expect("env file");
+        for args in [&["check"][..], &["deploy", "--tag", "v1"][..]] {
+            let r = stack.slipway(args);
+            assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+            assert!(
+                r.stderr.contains("Invalid template") && r.stderr.contains("[JWT_SECRET]"),
+                "{args:?} (env_file configured: {configured}) says what compose said: {}",
+                r.stderr
+            );
+            assert!(
+                !r.stderr.contains(ENV_CANARY) && !r.stdout.contains(ENV_CANARY),
+                "{args:?}: {}",
+                r.stderr
+            );
+        }
     }
 }

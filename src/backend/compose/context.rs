@@ -52,6 +52,7 @@ pub fn compose_for(cfg: &Config, env: &Environment) -> Compose {
         dir: cfg.dir.clone(),
         files: cfg.compose_files.clone(),
         env_file: cfg.env_file_path(env),
+        secrets: crate::probe::Secrets::of(cfg, env),
     }
 }
 
@@ -89,7 +90,7 @@ impl Ctx {
         if let Some(p) = compose_print {
             super::version_cache::remember(&state_path, &p);
         }
-        let secrets = crate::probe::Secrets::from_env_file(cfg.env_file_path(&env).as_deref());
+        let secrets = crate::probe::Secrets::of(&cfg, &env);
         Ok(Ctx {
             session: Session {
                 cfg,

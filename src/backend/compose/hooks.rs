@@ -283,6 +283,7 @@ mod tests {
             dir: PathBuf::from("/srv/goodgo"),
             files: vec!["docker-compose.prod.yml".into()],
             env_file: Some(PathBuf::from("/srv/goodgo/.env")),
+            secrets: Default::default(),
         }
     }
 

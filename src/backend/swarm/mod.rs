@@ -103,7 +103,7 @@ impl Ctx {
         let model = model?;
         let repos = resolve_repos(&cfg, &model)?;
         let state = State::open(&state_dir(&cfg))?;
-        let secrets = crate::probe::Secrets::from_env_file(cfg.env_file_path(&env).as_deref());
+        let secrets = crate::probe::Secrets::of(&cfg, &env);
         Ok(Ctx {
             session: Session {
                 cfg,
