@@ -279,12 +279,17 @@ impl Config {
     /// or else the `.env` compose reads on its own from the project
     /// directory (the first compose file's), when there is one.
     pub fn secrets_file(&self, env: &Environment) -> Option<PathBuf> {
-        self.env_file_path(env).or_else(|| {
-            let first = self.dir.join(self.compose_files.first()?);
-            let dotenv = first.parent()?.join(".env");
-            dotenv.is_file().then_some(dotenv)
-        })
+        self.env_file_path(env)
+            .or_else(|| compose_dotenv(&self.dir, &self.compose_files))
     }
+}
+
+/// The `.env` compose reads by itself, from its project directory (the first
+/// compose file's), when there is one.
+pub fn compose_dotenv(dir: &Path, compose_files: &[String]) -> Option<PathBuf> {
+    let first = dir.join(compose_files.first()?);
+    let dotenv = first.parent()?.join(".env");
+    dotenv.is_file().then_some(dotenv)
 }
 
 /// The config text with its path, to turn byte spans into `file:line:col`.

@@ -63,6 +63,9 @@ impl Compose {
         }
         cmd = cmd.args(["config", "--format", "json"]);
         cmd.cwd = Some(dir.to_path_buf());
+        // Compose reads the folder's `.env` here too, and quotes a line of it
+        // it cannot parse.
+        cmd.hide = Secrets::from_env_file(crate::config::compose_dotenv(dir, files).as_deref());
         cmd
     }
 

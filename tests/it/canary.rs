@@ -184,5 +184,13 @@ fn an_env_file_compose_cannot_read_is_refused_without_its_values() {
                 r.stderr
             );
         }
+        if !configured {
+            // `init` reads the project before any slipway.toml exists.
+            std::fs::remove_file(stack.config_path()).expect("remove the config");
+            let r = stack.slipway(&["--env", "test", "init", "--project", &stack.name]);
+            assert_eq!(r.code, 2, "init: {}", r.stderr);
+            assert!(r.stderr.contains("[JWT_SECRET]"), "init: {}", r.stderr);
+            assert!(!r.stderr.contains(ENV_CANARY), "init: {}", r.stderr);
+        }
     }
 }
