@@ -71,7 +71,7 @@ trap 'rm -f "$log" "$release_log"; if [ -n "$release_pid" ]; then kill "$release
 # their own and would share the CPU with the build as equals: the build gets
 # a session of its own whose autogroup is niced too.
 if [ "$deb" = 1 ]; then
-    setsid bash -c 'echo 19 >/proc/self/autogroup 2>/dev/null; exec nice -n 19 "$@"' _ \
+    setsid --wait bash -c 'echo 19 >/proc/self/autogroup 2>/dev/null; exec nice -n 19 "$@"' _ \
         cargo build --release --locked --quiet --bin slipway >"$release_log" 2>&1 &
     release_pid=$!
 fi

@@ -90,7 +90,7 @@ impl Ctx {
         if let Some(p) = compose_print {
             super::version_cache::remember(&state_path, &p);
         }
-        let secrets = crate::probe::Secrets::of(&cfg, &env);
+        let secrets = compose.secrets.clone();
         Ok(Ctx {
             session: Session {
                 cfg,

@@ -127,12 +127,13 @@ async fn run_one(
             }
         },
     };
-    let cmd = command(hook, compose, &ctx.cfg.dir, &vars, &expand, pinned.as_ref());
+    let mut cmd = command(hook, compose, &ctx.cfg.dir, &vars, &expand, pinned.as_ref());
+    // What a script prints goes to the terminal (and CI logs): a migration
+    // printing its DATABASE_URL must not show the password. exec hides it
+    // in stderr; stdout, which exec keeps whole for parsing, is shown here.
+    cmd.hide = expand.secrets.clone();
     let out = exec::run(&cmd, hook.timeout).await.map(|mut o| {
-        // What a script prints goes to the terminal (and CI logs): a
-        // migration printing its DATABASE_URL must not show the password.
         expand.secrets.redact_in_place(&mut o.stdout);
-        expand.secrets.redact_in_place(&mut o.stderr);
         o
     });
     if let (Some(p), Ok(o)) = (&pinned, &out) {
